@@ -1,0 +1,181 @@
+"""``python -m gan``: train, list runs, sample. Bad arguments exit 2 with one line."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gan.config import PRESETS, ConfigError, TrainConfig, field_kind, preset
+from gan.images import grid_image, png_bytes, to_uint8
+from gan.runner import continue_config, execute
+from gan.store import RunNotFound, RunStore, atomic_write
+from gan.sampling import sample
+from gan.trainer import TrainControl
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _epochs_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole epochs like 0,5,10, got {text!r}") from None
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field, with the field's own help and range; unset flags keep the preset's value."""
+    group = parser.add_argument_group("hyperparameters (default: the preset's value)")
+    for f in dataclasses.fields(TrainConfig):
+        kind = field_kind(f)
+        meta = f.metadata
+        extra = f" [{meta['low']}..{meta['high']}]" if meta["low"] is not None and kind is not tuple else ""
+        group.add_argument(
+            _flag(f.name), dest=f.name, default=None, metavar=f.name.upper() if not meta["choices"] else None,
+            type=_epochs_list if kind is tuple else kind, choices=meta["choices"], help=meta["help"] + extra,
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(prog="python -m gan", description="Train GANs on MNIST and inspect the runs.")
+    parser.add_argument("--runs-dir", help="Run store folder (default: $GAN_RUNS_DIR or ./runs).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
+
+    train = sub.add_parser("train", help="Train a GAN and record it as a run.", description=(
+        "Train a GAN, printing a progress bar, and write a run the dashboard can open. "
+        "Ctrl-C stops cleanly after the current step and writes a checkpoint."))
+    train.add_argument("--preset", default="report-2019", choices=sorted(PRESETS), help="Starting point (default: report-2019).")
+    train.add_argument("--config", type=Path, help="Start from a config.json instead of a preset.")
+    train.add_argument("--continue", dest="continue_run", metavar="RUN_ID",
+                       help="Continue a stopped or interrupted run from its last checkpoint (--epochs: new total).")
+    train.add_argument("--quiet", action="store_true", help="No progress bar; print only the run id.")
+    _add_config_flags(train)
+
+    runs = sub.add_parser("runs", help="List runs with status, epochs done and duration.")
+    runs.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
+
+    sample = sub.add_parser("sample", help="Write generated images from a run's checkpoint.", description=(
+        "Write N generated images from a run's checkpoint: FILE.npy as uint8 (N, 28, 28), or FILE.png as a grid."))
+    sample.add_argument("--run", required=True, help="Run id (see `runs`).")
+    sample.add_argument("--epoch", type=int, help="Checkpoint epoch (default: the latest checkpoint).")
+    sample.add_argument("--n", type=int, required=True, help="Number of images, 1..100000.")
+    sample.add_argument("--out", type=Path, required=True, help="Output file, .npy or .png.")
+    sample.add_argument("--seed", type=int, default=0, help="Noise seed (default 0).")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    store = RunStore(args.runs_dir)
+    try:
+        return {"train": cmd_train, "runs": cmd_runs, "sample": cmd_sample}[args.command](args, store)
+    except (ConfigError, RunNotFound, FileNotFoundError, ValueError) as exc:
+        parser.exit(2, f"python -m gan {args.command}: error: {exc}\n")
+
+
+def _config_from_args(args) -> TrainConfig:
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
+    if args.config:
+        return TrainConfig.from_dict({**TrainConfig.from_json(args.config.read_text()).to_dict(), **overrides})
+    return preset(args.preset, **overrides)
+
+
+def cmd_train(args, store: RunStore) -> int:
+    if args.continue_run:
+        run = store.open(args.continue_run)
+        config = continue_config(run, args.epochs)
+        resume = True
+    else:
+        config = _config_from_args(args)
+        run = store.create(config)
+        resume = False
+    print(f"run {run.id} in {store.root}", flush=True)
+    control = TrainControl()
+    signal.signal(signal.SIGINT, lambda *_: control.stop())
+    bar = [] if args.quiet else ProgressBar().callbacks()
+    status = execute(run, resume=resume, control=control, callbacks=bar)
+    print(f"run {run.id} {status}", flush=True)
+    return 0 if status == "finished" else 130
+
+
+class ProgressBar:
+    """One line on stderr: epoch, step, images/s, ETA and the latest losses."""
+
+    def __init__(self, stream=sys.stderr, width: int = 24):
+        self.stream, self.width = stream, width
+
+    def callbacks(self):
+        return [("on_log", self.on_log), ("on_train_end", self.on_train_end)]
+
+    def on_log(self, trainer, rows):
+        c, r = trainer.config, rows[-1]
+        total = c.epochs * c.steps_per_epoch
+        done = int(self.width * trainer.step / total)
+        eta = (total - trainer.step) * c.batch_size / max(trainer.images_per_s, 1e-9)
+        self.stream.write(
+            f"\r[{'#' * done}{'.' * (self.width - done)}] epoch {trainer.epoch + (trainer.batch > 0)}/{c.epochs} "
+            f"step {trainer.step}/{total} {trainer.images_per_s:,.0f} img/s ETA {_duration(eta)} "
+            f"D(x) {r['d_real']:.2f} D(G(z)) {r['d_fake']:.2f} G {r['g_loss']:.3f}  "
+        )
+        self.stream.flush()
+
+    def on_train_end(self, trainer, status):
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def cmd_runs(args, store: RunStore) -> int:
+    infos = store.list()
+    if args.json:
+        print(json.dumps(infos, indent=1))
+        return 0
+    if not infos:
+        print(f"no runs in {store.root}")
+        return 0
+    print(f"{'run':34} {'status':12} {'family':7} {'epochs':>11} {'duration':>9}  created")
+    for i in infos:
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(i["created"])) if i.get("created") else "-"
+        epochs = f"{i.get('epochs_done', '?')}/{i.get('epochs', '?')}"
+        family = i.get("config", {}).get("family", "?")
+        print(f"{i['id']:34} {i['status']:12} {family:7} {epochs:>11} {_duration(i.get('train_seconds')):>9}  {created}")
+        if i["status"] in ("failed", "damaged") and i.get("message"):
+            print(f"    {i['message']}")
+    return 0
+
+
+def cmd_sample(args, store: RunStore) -> int:
+    if not 1 <= args.n <= 100_000:
+        raise ValueError(f"--n must be in [1, 100000], got {args.n}")
+    if args.out.suffix not in (".npy", ".png"):
+        raise ValueError(f"--out must end in .npy or .png, got {args.out.name}")
+    images = sample(store.open(args.run), args.n, epoch=args.epoch, seed=args.seed)
+    if args.out.suffix == ".npy":
+        buffer = io.BytesIO()
+        np.save(buffer, to_uint8(images), allow_pickle=False)
+        atomic_write(args.out, buffer.getvalue())
+    else:
+        atomic_write(args.out, png_bytes(grid_image(images, nrow=int(np.ceil(np.sqrt(args.n))))))
+    print(f"wrote {args.n} images to {args.out}")
+    return 0

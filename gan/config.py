@@ -1,0 +1,222 @@
+"""One dataclass describes a training run; its fields carry their own help and allowed range.
+
+The metadata drives validation, the CLI's flags and the dashboard's widgets, so a new field is
+declared once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+# The 2019 report's sample schedule
+REPORT_SNAPSHOT_EPOCHS = (0, 5, 10, 20, 40, 60, 80, 100, 200, 300, 400, 500)
+MNIST_TRAIN_SIZE = 60_000
+
+
+class ConfigError(ValueError):
+    """Invalid configuration: ``errors`` maps each bad field to one message."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(errors.values()))
+
+
+def _spec(default, help, *, low=None, high=None, choices=None, low_open=False, high_open=False):
+    meta = {"help": help, "low": low, "high": high, "choices": choices, "low_open": low_open, "high_open": high_open}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # what to train
+    family: str = _spec("mlp", "Model family (one file in gan/models, listed in its registry).")
+    loss: str = _spec("bce", "Adversarial loss. bce: the report's non-saturating loss with binary cross-entropy.")
+    noise_dim: int = _spec(100, "Length of the noise vector z fed to the generator.", low=1, high=1024)
+    noise: str = _spec(
+        "uniform", "Noise distribution: uniform in (-1, 1) as in the report, or standard normal.",
+        choices=("uniform", "normal"),
+    )
+    hidden: int = _spec(128, "Units in each model's hidden layer: more capacity, slower steps.", low=8, high=4096)
+    leaky_slope: float = _spec(0.01, "Negative slope of LeakyReLU; keeps gradients alive for negative inputs.", low=0.0, high=1.0)
+    dropout: float = _spec(0.2, "Dropout after the hidden layer: regularises D, adds noise to G.", low=0.0, high=0.9)
+    # how to train
+    epochs: int = _spec(500, "Passes over the training images.", low=1, high=10_000)
+    batch_size: int = _spec(100, "Images per step. Smaller: noisier, more steps per epoch.", low=1, high=MNIST_TRAIN_SIZE)
+    lr_g: float = _spec(0.002, "Adam learning rate of the generator.", low=0.0, high=1.0, low_open=True)
+    lr_d: float = _spec(0.002, "Adam learning rate of the discriminator.", low=0.0, high=1.0, low_open=True)
+    beta1_g: float = _spec(0.9, "Adam beta1 (momentum) of the generator; GANs often prefer 0.5.", low=0.0, high=1.0, high_open=True)
+    beta2_g: float = _spec(0.999, "Adam beta2 of the generator.", low=0.0, high=1.0, high_open=True)
+    beta1_d: float = _spec(0.9, "Adam beta1 (momentum) of the discriminator.", low=0.0, high=1.0, high_open=True)
+    beta2_d: float = _spec(0.999, "Adam beta2 of the discriminator.", low=0.0, high=1.0, high_open=True)
+    real_label: float = _spec(
+        0.9, "Target for real images in D's loss; below 1 (label smoothing) keeps D from overconfidence.",
+        low=0.0, high=1.0, low_open=True,
+    )
+    d_steps: int = _spec(1, "Discriminator updates per generator update.", low=1, high=10)
+    train_images: int = _spec(
+        MNIST_TRAIN_SIZE, "How many training images to use (the first N); fewer for quick experiments.",
+        low=1, high=MNIST_TRAIN_SIZE,
+    )
+    seed: int = _spec(0, "Random seed: same seed, same run (on the CPU).", low=0, high=2**31 - 1)
+    device: str = _spec("auto", "Where to train; auto picks CUDA, then MPS, then the CPU.", choices=("auto", "cpu", "cuda", "mps"))
+    # what to record
+    snapshot_epochs: tuple[int, ...] | None = _spec(
+        None, "Epochs at which to save a sample grid (0 = before training); empty: the report's schedule plus the last epoch.",
+        low=0, high=10_000,
+    )
+    grid_size: int = _spec(8, "Snapshot grids show grid_size x grid_size samples from one fixed noise batch.", low=1, high=16)
+    checkpoint_every: int = _spec(1, "Save a resumable checkpoint every this many epochs (and on pause and stop).", low=1, high=10_000)
+    data_dir: str = _spec("", "Folder with the MNIST IDX files; empty: the copy embedded in the package.")
+
+    def __post_init__(self):
+        if isinstance(self.snapshot_epochs, list):
+            object.__setattr__(self, "snapshot_epochs", tuple(self.snapshot_epochs))
+
+    # -- validation ---------------------------------------------------------------------------
+    def validate(self) -> "TrainConfig":
+        """Return self, or raise :class:`ConfigError` with one message per bad field."""
+        errors = {}
+        for f in dataclasses.fields(self):
+            message = _check_field(f, getattr(self, f.name))
+            if message:
+                errors[f.name] = message
+        if "batch_size" not in errors and "train_images" not in errors and self.batch_size > self.train_images:
+            errors["batch_size"] = (
+                f"batch_size must be at most train_images ({self.train_images}), got {self.batch_size}"
+            )
+        errors.update(_check_registries(self, errors))
+        if errors:
+            raise ConfigError(errors)
+        return self
+
+    def snapshot_schedule(self) -> list[int]:
+        """Sorted snapshot epochs within the run; the report's schedule plus the last epoch by default."""
+        wanted = self.snapshot_epochs if self.snapshot_epochs else (*REPORT_SNAPSHOT_EPOCHS, self.epochs)
+        return sorted({e for e in wanted if 0 <= e <= self.epochs})
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.train_images // self.batch_size
+
+    # -- (de)serialisation --------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        if d["snapshot_epochs"] is not None:
+            d["snapshot_epochs"] = list(d["snapshot_epochs"])
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "TrainConfig":
+        """Build and validate; unknown fields and wrong types are :class:`ConfigError` too."""
+        if not isinstance(data, dict):
+            raise ConfigError({"config": f"config must be a JSON object, got {type(data).__name__}"})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(str(k) for k in data if k not in known)
+        if unknown:
+            raise ConfigError({name: f"{name} is not a config field (known: {', '.join(sorted(known))})" for name in unknown})
+        errors = {}
+        for f in dataclasses.fields(cls):
+            if f.name in data:
+                message = _check_type(f, data[f.name])
+                if message:
+                    errors[f.name] = message
+        if errors:
+            raise ConfigError(errors)
+        return cls(**data).validate()
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrainConfig":
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise ConfigError({"config": f"config is not valid JSON: {exc}"}) from None
+        return cls.from_dict(data)
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes).validate()
+
+
+def _check_registries(config: TrainConfig, errors: dict[str, str]) -> dict[str, str]:
+    from gan.losses import LOSSES  # late: the registries import model code
+    from gan.models import FAMILIES
+
+    found = {}
+    for name, registry in (("family", FAMILIES), ("loss", LOSSES)):
+        value = getattr(config, name)
+        if name not in errors and value not in registry:
+            found[name] = f"{name} must be one of {', '.join(sorted(registry))}, got {value!r:.80}"
+    return found
+
+
+def field_kind(f: dataclasses.Field) -> type:
+    """int, float, str or tuple: what a field holds (its annotation, as a type)."""
+    return {"int": int, "float": float, "str": str}.get(f.type, tuple)
+
+
+def _describe_range(f: dataclasses.Field) -> str:
+    m = f.metadata
+    if m["choices"]:
+        return "one of " + ", ".join(repr(c) for c in m["choices"])
+    left = "(" if m["low_open"] else "["
+    right = ")" if m["high_open"] else "]"
+    return f"in {left}{m['low']}, {m['high']}{right}"
+
+
+def _check_type(f: dataclasses.Field, value: Any) -> str | None:
+    kind = field_kind(f)
+    if kind is tuple:
+        if value is None:
+            return None
+        if not isinstance(value, (list, tuple)) or not all(_is_int(v) for v in value):
+            return f"{f.name} must be a list of whole epochs, got {value!r:.80}"
+        return None
+    ok = {int: _is_int, float: _is_number, str: lambda v: isinstance(v, str)}[kind](value)
+    return None if ok else f"{f.name} must be {kind.__name__} {_describe_range(f)}, got {value!r:.80}"
+
+
+def _check_field(f: dataclasses.Field, value: Any) -> str | None:
+    wrong_type = _check_type(f, value)
+    if wrong_type:
+        return wrong_type
+    m = f.metadata
+    if field_kind(f) is tuple:
+        bad = [v for v in value or () if not m["low"] <= v <= m["high"]]
+        return f"{f.name} entries must be {_describe_range(f)}, got {bad[0]}" if bad else None
+    if m["choices"]:
+        return None if value in m["choices"] else f"{f.name} must be {_describe_range(f)}, got {value!r:.80}"
+    if m["low"] is None:
+        return None
+    low_ok = value > m["low"] if m["low_open"] else value >= m["low"]
+    high_ok = value < m["high"] if m["high_open"] else value <= m["high"]
+    return None if low_ok and high_ok else f"{f.name} must be {_describe_range(f)}, got {value!r}"
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The 2019 course report's vanilla GAN, as it was trained
+    "report-2019": dict(
+        family="mlp", loss="bce", batch_size=100, noise_dim=100, noise="uniform", hidden=128,
+        leaky_slope=0.01, dropout=0.2, lr_g=0.002, lr_d=0.002, beta1_g=0.9, beta2_g=0.999,
+        beta1_d=0.9, beta2_d=0.999, real_label=0.9, epochs=500,
+    ),
+}
+
+
+def preset(name: str, **overrides) -> TrainConfig:
+    if name not in PRESETS:
+        raise ConfigError({"preset": f"preset must be one of {', '.join(sorted(PRESETS))}, got {name!r}"})
+    return TrainConfig(**{**PRESETS[name], **overrides}).validate()

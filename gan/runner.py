@@ -1,0 +1,221 @@
+"""Training runs: in the foreground (``execute``, used by the CLI) or in background threads
+(``JobRunner``, used by the dashboard). Both record into the run store through ``StoreWriter``."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gan.config import TrainConfig
+from gan.images import grid_image
+from gan.store import Run, RunStore, StoreWriter
+from gan.trainer import TrainControl, Trainer
+
+
+def continue_config(run: Run, epochs: int | None) -> TrainConfig:
+    """The run's config, extended to ``epochs`` in total if given (must exceed the epochs done)."""
+    config = run.config()
+    if epochs is None:
+        return config
+    done = run.info().get("epochs_done", 0)
+    if epochs <= done:
+        raise ValueError(f"epochs must be more than the {done} already done, got {epochs}")
+    config = config.replace(epochs=epochs)
+    run.write_config(config)
+    return config
+
+
+def execute(run: Run, *, resume: bool = False, control: TrainControl | None = None,
+            callbacks: list[tuple[str, object]] = (), images=None) -> str:
+    """Train ``run`` in this thread (from its last checkpoint if ``resume``) and record it.
+
+    Returns ``"finished"`` or ``"stopped"``; an exception marks the run failed and propagates.
+    """
+    writer = None
+    try:
+        trainer = Trainer(run.config(), control=control, images=images)
+        if resume:
+            trainer.load_state_dict(run.load_checkpoint())
+        writer = StoreWriter(run, trainer)
+        for event, fn in callbacks:
+            trainer.add_callback(event, fn)
+        return trainer.run()
+    except BaseException as exc:
+        message = f"{type(exc).__name__}: {exc}"
+        if writer is not None:
+            writer.finish("failed", message)
+        else:
+            run.write_info(status="failed", message=message, ended=time.time())
+        raise
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A consistent picture of one job, safe to read from any thread."""
+
+    run_id: str
+    status: str = "starting"
+    epoch: int = 0  # epochs completed
+    epochs: int = 0
+    step: int = 0
+    steps_total: int = 0
+    images_per_s: float = 0.0
+    eta_s: float | None = None
+    metrics: dict = field(default_factory=dict)  # the latest step's
+    grid: np.ndarray | None = None  # the latest fixed-noise grid, uint8 (H, W)
+    grid_epoch: int | None = None
+    message: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("starting", "running", "paused")
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.steps_total if self.steps_total else 0.0
+
+
+class Job:
+    def __init__(self, run: Run):
+        self.run = run
+        self.control = TrainControl()
+        self.thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._progress = Progress(run_id=run.id)
+
+    @property
+    def progress(self) -> Progress:
+        with self._lock:
+            return self._progress
+
+    def update(self, **changes) -> None:
+        with self._lock:
+            self._progress = dataclasses.replace(self._progress, **changes)
+
+    # trainer callbacks: they run in the training thread and only touch this job's progress
+    def on_train_start(self, trainer) -> None:
+        self.update(status="running", **_counts(trainer))
+
+    def on_log(self, trainer, rows) -> None:
+        counts = _counts(trainer)
+        remaining = counts["steps_total"] - trainer.step
+        eta = remaining * trainer.config.batch_size / trainer.images_per_s if trainer.images_per_s else None
+        self.update(metrics=rows[-1], images_per_s=trainer.images_per_s, eta_s=eta, **counts)
+
+    def on_snapshot(self, trainer, epoch, images) -> None:
+        self.update(grid=grid_image(images, trainer.config.grid_size), grid_epoch=epoch)
+
+    def on_epoch_end(self, trainer) -> None:
+        self.update(**_counts(trainer))
+
+    def on_pause(self, trainer) -> None:
+        self.update(status="paused", eta_s=None)
+
+    def on_resume(self, trainer, changes) -> None:
+        self.update(status="running")
+
+    def on_train_end(self, trainer, status) -> None:
+        self.update(status=status, eta_s=0.0 if status == "finished" else None, **_counts(trainer))
+
+    def callbacks(self) -> list[tuple[str, object]]:
+        names = ("on_train_start", "on_log", "on_snapshot", "on_epoch_end", "on_pause", "on_resume", "on_train_end")
+        return [(name, getattr(self, name)) for name in names]
+
+
+def _counts(trainer) -> dict:
+    c = trainer.config
+    return dict(epoch=trainer.epoch, epochs=c.epochs, step=trainer.step, steps_total=c.epochs * c.steps_per_epoch)
+
+
+class JobRunner:
+    """Background training jobs, one thread each, controlled by run id.
+
+    The dashboard holds one per process; nothing here knows about Streamlit.
+    """
+
+    def __init__(self, store: RunStore | None = None):
+        self.store = store or RunStore()
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def start(self, config: TrainConfig) -> str:
+        """Create a run for ``config`` and train it in the background; returns its id."""
+        run = self.store.create(config)
+        self._launch(run, resume=False)
+        return run.id
+
+    def continue_run(self, run_id: str, *, epochs: int | None = None) -> str:
+        """Continue a stopped, interrupted or finished run from its last checkpoint."""
+        run = self.store.open(run_id)
+        if self.is_active(run_id) or run.info()["status"] in ("running", "paused"):
+            raise RuntimeError(f"run {run_id} is already training")
+        continue_config(run, epochs)
+        self._launch(run, resume=True)
+        return run_id
+
+    def _launch(self, run: Run, *, resume: bool) -> None:
+        job = Job(run)
+        job.thread = threading.Thread(target=self._work, args=(job, resume), name=f"train-{run.id}", daemon=True)
+        with self._lock:
+            self._jobs[run.id] = job
+        job.thread.start()
+
+    @staticmethod
+    def _work(job: Job, resume: bool) -> None:
+        try:
+            execute(job.run, resume=resume, control=job.control, callbacks=job.callbacks())
+        except Exception as exc:  # recorded in the store by execute; shown through the progress
+            job.update(status="failed", message=f"{type(exc).__name__}: {exc}", eta_s=None)
+
+    def _job(self, run_id: str) -> Job:
+        with self._lock:
+            if run_id not in self._jobs:
+                raise KeyError(f"no job for run {run_id!r} in this process")
+            return self._jobs[run_id]
+
+    def pause(self, run_id: str) -> None:
+        self._job(run_id).control.pause()
+
+    def resume(self, run_id: str, *, lr_g: float | None = None, lr_d: float | None = None) -> None:
+        """Resume a paused job; new learning rates (validated here) apply from its next step."""
+        job = self._job(run_id)
+        changes = {k: v for k, v in (("lr_g", lr_g), ("lr_d", lr_d)) if v is not None}
+        if changes:
+            job.run.config().replace(**changes)  # raises ConfigError naming the field
+        job.control.resume(**changes)
+
+    def stop(self, run_id: str) -> None:
+        self._job(run_id).control.stop()
+
+    def progress(self, run_id: str) -> Progress:
+        return self._job(run_id).progress
+
+    def is_active(self, run_id: str) -> bool:
+        with self._lock:
+            job = self._jobs.get(run_id)
+        return bool(job and job.thread and job.thread.is_alive())
+
+    def jobs(self) -> list[Progress]:
+        with self._lock:
+            jobs = list(self._jobs.values())
+        return [j.progress for j in jobs]
+
+    def wait(self, run_id: str, timeout: float | None = None) -> Progress:
+        """Block until the job's thread ends (or ``timeout``); returns its progress."""
+        job = self._job(run_id)
+        job.thread.join(timeout)
+        return job.progress
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop every job (each writes a checkpoint) and wait for the threads."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.control.stop()
+        deadline = time.monotonic() + timeout
+        for job in jobs:
+            job.thread.join(max(0.0, deadline - time.monotonic()))

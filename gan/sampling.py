@@ -1,0 +1,30 @@
+"""Generating from a recorded run: load a checkpoint's generator and draw images."""
+
+from __future__ import annotations
+
+import torch
+
+from gan.config import TrainConfig
+from gan.models import build_models
+from gan.store import Run
+from gan.trainer import sample_noise
+
+
+def load_generator(run: Run, epoch: int | None = None) -> tuple[torch.nn.Module, TrainConfig]:
+    """The run's generator at a kept checkpoint (default: the latest), in eval mode on the CPU."""
+    state = run.load_checkpoint(epoch)
+    config = TrainConfig.from_json(state["config"])
+    G, _ = build_models(config)
+    G.load_state_dict(state["G"])
+    return G.eval(), config
+
+
+@torch.no_grad()
+def generate(G: torch.nn.Module, noise: torch.Tensor, *, chunk: int = 1000) -> torch.Tensor:
+    """Images in [-1, 1], (N, 1, 28, 28), generated in chunks to bound memory."""
+    return torch.cat([G(part) for part in noise.split(chunk)])
+
+
+def sample(run: Run, n: int, *, epoch: int | None = None, seed: int = 0) -> torch.Tensor:
+    G, config = load_generator(run, epoch)
+    return generate(G, sample_noise(config, n, torch.Generator().manual_seed(seed)))

@@ -1,0 +1,336 @@
+"""The run store: a folder per run, no server.
+
+    runs/<run id>/
+        config.json          the TrainConfig
+        run.json             status, progress, owner pid, heartbeat, lineage
+        metrics.sqlite       per-step metrics and events (SQLite in WAL mode: readers never block the writer)
+        snapshots/epoch-0005.png, epoch-0005.npy    the fixed-noise grid and the raw generator output
+        checkpoints/last.pt, epoch-0005.pt          loadable with torch.load(..., weights_only=True)
+
+Every file is written to a temporary name and renamed into place, so a crash never leaves one
+half-written. The root is ``runs/`` or ``$GAN_RUNS_DIR``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import tempfile
+import time
+from contextlib import closing
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gan.config import ConfigError, TrainConfig
+from gan.images import grid_image, png_bytes
+
+LIVE_STATUSES = ("running", "paused")
+STATUSES = ("running", "paused", "stopped", "finished", "failed", "interrupted", "damaged")
+HEARTBEAT_TIMEOUT_S = 120.0  # a live run writes run.json at least every few seconds
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+class RunNotFound(KeyError):
+    def __str__(self):
+        return self.args[0]
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("GAN_RUNS_DIR") or "runs")
+
+
+def process_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunStore:
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root) if root else default_root()
+
+    def path_of(self, run_id: str) -> Path:
+        """The folder of ``run_id``; ids that could leave the root are refused."""
+        if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+            raise RunNotFound(f"invalid run id {run_id!r}: letters, digits, '.', '_' and '-' only")
+        path = (self.root / run_id).resolve()
+        if path.parent != self.root.resolve():
+            raise RunNotFound(f"invalid run id {run_id!r}")
+        return path
+
+    def create(self, config: TrainConfig, *, parent: dict | None = None) -> "Run":
+        config.validate()
+        self.root.mkdir(parents=True, exist_ok=True)
+        while True:
+            run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.family}-{secrets.token_hex(2)}"
+            try:
+                self.path_of(run_id).mkdir()
+                break
+            except FileExistsError:
+                continue
+        run = Run(self.path_of(run_id))
+        atomic_write(run.path / "config.json", config.to_json().encode())
+        run.write_info(
+            status="created", created=time.time(), epochs_done=0, step=0, epochs=config.epochs,
+            train_seconds=0.0, parent=parent, message="",
+        )
+        return run
+
+    def open(self, run_id: str) -> "Run":
+        path = self.path_of(run_id)
+        if not (path / "run.json").exists() and not (path / "config.json").exists():
+            raise RunNotFound(f"no run {run_id!r} in {self.root}")
+        return Run(path)
+
+    def list(self) -> list[dict]:
+        """Every run's info, newest first; a damaged run is listed with status ``damaged``."""
+        if not self.root.is_dir():
+            return []
+        infos = [Run(p).info() for p in self.root.iterdir() if p.is_dir() and RUN_ID.match(p.name)]
+        return sorted(infos, key=lambda i: (i.get("created") or 0, i["id"]), reverse=True)
+
+    def delete(self, run_id: str) -> None:
+        run = self.open(run_id)
+        if run.info()["status"] in LIVE_STATUSES:
+            raise RuntimeError(f"run {run_id} is {run.info()['status']}; stop it before deleting")
+        shutil.rmtree(run.path)
+
+
+class Run:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.id = self.path.name
+
+    def __repr__(self):
+        return f"Run({self.id!r})"
+
+    # -- config and status --------------------------------------------------------------------
+    def config(self) -> TrainConfig:
+        return TrainConfig.from_json((self.path / "config.json").read_text())
+
+    def write_config(self, config: TrainConfig) -> None:
+        atomic_write(self.path / "config.json", config.validate().to_json().encode())
+
+    def read_info(self) -> dict:
+        return json.loads((self.path / "run.json").read_text())
+
+    def write_info(self, **fields) -> dict:
+        """Merge ``fields`` into run.json (atomically) and stamp the heartbeat."""
+        try:
+            info = self.read_info()
+        except (OSError, ValueError):
+            info = {}
+        info.update(fields, id=self.id, updated=time.time())
+        atomic_write(self.path / "run.json", json.dumps(info, indent=1).encode())
+        return info
+
+    def info(self) -> dict:
+        """run.json with the status as others should see it: a live status whose owner died or
+        went silent is ``interrupted``; unreadable files make the run ``damaged`` with a reason."""
+        try:
+            info = self.read_info()
+            config = self.config()
+        except (OSError, ValueError, ConfigError) as exc:
+            return {"id": self.id, "status": "damaged", "message": f"{type(exc).__name__}: {exc}"}
+        info["config"] = config.to_dict()
+        info["id"] = self.id
+        stale = time.time() - info.get("updated", 0) > HEARTBEAT_TIMEOUT_S
+        if info.get("status") in LIVE_STATUSES and (stale or not process_alive(info.get("pid"))):
+            info["status"] = "interrupted"
+        return info
+
+    # -- metrics ------------------------------------------------------------------------------
+    @property
+    def db_path(self) -> Path:
+        return self.path / "metrics.sqlite"
+
+    def connect(self) -> sqlite3.Connection:
+        """A writer connection (one per thread): WAL, so readers see committed steps while it writes."""
+        con = sqlite3.connect(self.db_path, timeout=30)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")  # durable against a killed process, cheap per commit
+        con.execute("CREATE TABLE IF NOT EXISTS steps (step INTEGER PRIMARY KEY, epoch INTEGER)")
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, step INTEGER, time REAL, kind TEXT, detail TEXT)"
+        )
+        return con
+
+    def _reader(self) -> sqlite3.Connection | None:
+        if not self.db_path.exists():
+            return None
+        return sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
+
+    def steps(self, after: int = 0) -> dict[str, np.ndarray]:
+        """Per-step metrics with ``step > after`` as columns of float arrays (NaN where absent)."""
+        con = self._reader()
+        if con is None:
+            return {}
+        with closing(con):
+            cursor = con.execute("SELECT * FROM steps WHERE step > ? ORDER BY step", (after,))
+            names = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        data = np.array(rows, dtype=np.float64).reshape(len(rows), len(names)) if rows else np.empty((0, len(names)))
+        return {name: data[:, i] for i, name in enumerate(names)}
+
+    def events(self) -> list[dict]:
+        con = self._reader()
+        if con is None:
+            return []
+        with closing(con):
+            rows = con.execute("SELECT step, time, kind, detail FROM events ORDER BY id").fetchall()
+        return [{"step": s, "time": t, "kind": k, "detail": json.loads(d)} for s, t, k, d in rows]
+
+    # -- snapshots ----------------------------------------------------------------------------
+    def save_snapshot(self, epoch: int, images: torch.Tensor, nrow: int) -> None:
+        arrays = images.reshape(-1, 28, 28).numpy().astype(np.float32)
+        buffer = io.BytesIO()
+        np.save(buffer, arrays, allow_pickle=False)
+        atomic_write(self.path / "snapshots" / f"epoch-{epoch:04d}.npy", buffer.getvalue())
+        atomic_write(self.path / "snapshots" / f"epoch-{epoch:04d}.png", png_bytes(grid_image(images, nrow)))
+
+    def snapshot_epochs(self) -> list[int]:
+        return _epochs_in(self.path / "snapshots", ".png")
+
+    def snapshot_png(self, epoch: int) -> Path:
+        return self.path / "snapshots" / f"epoch-{epoch:04d}.png"
+
+    def snapshot_images(self, epoch: int) -> np.ndarray:
+        """The raw generator output at ``epoch``: float32 (N, 28, 28) in [-1, 1]."""
+        return np.load(self.path / "snapshots" / f"epoch-{epoch:04d}.npy", allow_pickle=False)
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def save_checkpoint(self, state: dict, *, keep_epoch: int | None = None) -> None:
+        """Write ``last.pt``; also keep ``epoch-NNNN.pt`` when ``keep_epoch`` is given."""
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        data = buffer.getvalue()
+        atomic_write(self.path / "checkpoints" / "last.pt", data)
+        if keep_epoch is not None:
+            atomic_write(self.path / "checkpoints" / f"epoch-{keep_epoch:04d}.pt", data)
+
+    def checkpoint_epochs(self) -> list[int]:
+        return _epochs_in(self.path / "checkpoints", ".pt")
+
+    def load_checkpoint(self, epoch: int | None = None) -> dict:
+        """The checkpoint kept at ``epoch``, or the latest one; never unpickles code."""
+        name = "last.pt" if epoch is None else f"epoch-{epoch:04d}.pt"
+        path = self.path / "checkpoints" / name
+        if not path.is_file():
+            have = ", ".join(map(str, self.checkpoint_epochs())) or "none"
+            raise FileNotFoundError(f"run {self.id} has no checkpoint {name} (epochs kept: {have})")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _epochs_in(folder: Path, suffix: str) -> list[int]:
+    if not folder.is_dir():
+        return []
+    found = (re.fullmatch(rf"epoch-(\d+){re.escape(suffix)}", p.name) for p in folder.iterdir())
+    return sorted(int(m.group(1)) for m in found if m)
+
+
+class StoreWriter:
+    """Records a trainer into a run: the bridge from the training loop to the store.
+
+    It runs in the training thread and owns that thread's SQLite connection.
+    """
+
+    def __init__(self, run: Run, trainer, *, status_on_start: str = "running"):
+        self.run, self.trainer = run, trainer
+        self.status_on_start = status_on_start
+        self.con: sqlite3.Connection | None = None
+        self.columns = {"step", "epoch"}
+        for event in ("on_train_start", "on_log", "on_snapshot", "on_epoch_end", "on_pause", "on_resume", "on_train_end"):
+            trainer.add_callback(event, getattr(self, event))
+
+    def _progress(self) -> dict:
+        t = self.trainer
+        return dict(epochs_done=t.epoch, step=t.step, train_seconds=round(t.train_seconds, 3), epochs=t.config.epochs)
+
+    def on_train_start(self, trainer) -> None:
+        self.con = self.run.connect()
+        self.columns = {row[1] for row in self.con.execute("PRAGMA table_info(steps)")}
+        with self.con:
+            # a resume starts from the checkpoint: steps logged after it are redone
+            self.con.execute("DELETE FROM steps WHERE step > ?", (trainer.step,))
+        self.run.write_info(status=self.status_on_start, pid=os.getpid(), started=time.time(), message="", **self._progress())
+
+    def on_log(self, trainer, rows: list[dict]) -> None:
+        for name in rows[0].keys() - self.columns:
+            self.con.execute(f'ALTER TABLE steps ADD COLUMN "{name}" REAL')
+            self.columns.add(name)
+        names = list(rows[0])
+        sql = f"INSERT OR REPLACE INTO steps ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        with self.con:
+            self.con.executemany(sql, ([_sql_value(r[n]) for n in names] for r in rows))
+        self.run.write_info(**self._progress())
+
+    def on_snapshot(self, trainer, epoch: int, images: torch.Tensor) -> None:
+        self.run.save_snapshot(epoch, images, nrow=trainer.config.grid_size)
+        self.run.save_checkpoint(trainer.state_dict(), keep_epoch=epoch)
+
+    def on_epoch_end(self, trainer) -> None:
+        if trainer.epoch % trainer.config.checkpoint_every == 0:
+            self.run.save_checkpoint(trainer.state_dict())
+        self.run.write_info(**self._progress())
+
+    def on_pause(self, trainer) -> None:
+        if self.run.read_info().get("status") != "paused":
+            self.run.save_checkpoint(trainer.state_dict())
+            self.record_event("pause", {})
+        self.run.write_info(status="paused", **self._progress())
+
+    def on_resume(self, trainer, changes: dict) -> None:
+        if changes:
+            self.run.write_config(trainer.config)
+        self.record_event("resume", changes)
+        self.run.write_info(status="running", **self._progress())
+
+    def on_train_end(self, trainer, status: str) -> None:
+        self.run.save_checkpoint(trainer.state_dict())
+        self.finish(status)
+
+    def record_event(self, kind: str, detail: dict) -> None:
+        with self.con:
+            self.con.execute(
+                "INSERT INTO events (step, time, kind, detail) VALUES (?, ?, ?, ?)",
+                (self.trainer.step, time.time(), kind, json.dumps(detail)),
+            )
+
+    def finish(self, status: str, message: str = "") -> None:
+        """Mark the run ended (finished, stopped or failed) and release the database."""
+        self.run.write_info(status=status, ended=time.time(), message=message, **self._progress())
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+
+
+def _sql_value(v):
+    return None if isinstance(v, float) and v != v else v  # NaN -> NULL

@@ -1,0 +1,291 @@
+"""A GAN training loop that knows nothing about the models it trains.
+
+Listeners (the CLI's progress bar, the run store, the dashboard's job runner) subscribe with
+``trainer.add_callback("on_log", fn)``; the trainer never calls them from anywhere but its own
+thread, and a pause or stop request is honoured between two steps.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import defaultdict
+
+import torch
+
+from gan.config import TrainConfig
+from gan.data import load_mnist, to_training_tensor
+from gan.losses import LOSSES
+from gan.models import build_models
+
+METRICS = ("d_loss_real", "d_loss_fake", "g_loss", "d_real", "d_fake")
+EVENTS = ("on_train_start", "on_log", "on_snapshot", "on_epoch_end", "on_pause", "on_resume", "on_train_end")
+CHECKPOINT_FORMAT = 1
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA, then MPS, then CPU; an explicit device that is missing is a clear error."""
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
+        raise RuntimeError(f"device {name!r} is not available on this machine; choose 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def sample_noise(config: TrainConfig, n: int, generator: torch.Generator, device=None) -> torch.Tensor:
+    """``n`` noise vectors: uniform in (-1, 1) as in the report, or standard normal."""
+    device = device or generator.device
+    if config.noise == "uniform":
+        return torch.rand(n, config.noise_dim, generator=generator, device=device).mul_(2).sub_(1)
+    return torch.randn(n, config.noise_dim, generator=generator, device=device)
+
+
+def fixed_noise(config: TrainConfig) -> torch.Tensor:
+    """The snapshot batch: a function of the seed alone, so runs can be compared point by point."""
+    generator = torch.Generator().manual_seed(config.seed + 1)
+    return sample_noise(config, config.grid_size**2, generator)
+
+
+class TrainControl:
+    """Pause, resume and stop requests, safe to make from any thread."""
+
+    def __init__(self):
+        self._running = threading.Event()
+        self._running.set()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._changes: dict[str, float] = {}
+
+    def pause(self):
+        self._running.clear()
+
+    def resume(self, **changes: float):
+        """Resume; ``changes`` (``lr_g``, ``lr_d``) apply from the next step."""
+        with self._lock:
+            self._changes.update({k: v for k, v in changes.items() if v is not None})
+        self._running.set()
+
+    def stop(self):
+        self._stop.set()
+        self._running.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def pause_requested(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_for_resume(self, timeout: float) -> bool:
+        return self._running.wait(timeout)
+
+    def take_changes(self) -> dict[str, float]:
+        with self._lock:
+            changes, self._changes = self._changes, {}
+        return changes
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, *, images: torch.Tensor | None = None, control: TrainControl | None = None,
+                 log_every: int = 50, log_seconds: float = 1.0):
+        self.config = config.validate()
+        self.device = resolve_device(config.device)
+        torch.manual_seed(config.seed)  # weights and dropout
+        self.G, self.D = (m.to(self.device) for m in build_models(config))
+        self.loss = LOSSES[config.loss]
+        self.opt_g = self._adam(self.G, config.lr_g, (config.beta1_g, config.beta2_g))
+        self.opt_d = self._adam(self.D, config.lr_d, (config.beta1_d, config.beta2_d))
+        # shuffling and training noise get their own generator; dropout uses torch's global one
+        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.fixed_noise = fixed_noise(config).to(self.device)
+        if images is None:
+            images, _ = load_mnist("train", config.data_dir or None)
+        self.data = to_training_tensor(images[: config.train_images], self.device)
+        self.control = control or TrainControl()
+        self.log_every, self.log_seconds = log_every, log_seconds
+        self.callbacks = defaultdict(list)
+        self.epoch = 0  # epochs completed
+        self.batch = 0  # batches completed in the current epoch
+        self.step = 0  # batches completed in total
+        self.perm: torch.Tensor | None = None  # the current epoch's order
+        self.images_per_s = 0.0
+        self.train_seconds = 0.0
+
+    def _adam(self, model, lr, betas):
+        # the fused kernel is one call per step instead of a loop over parameters
+        return torch.optim.Adam(model.parameters(), lr=lr, betas=betas, fused=self.device.type in ("cpu", "cuda"))
+
+    # -- callbacks ----------------------------------------------------------------------------
+    def add_callback(self, event: str, fn) -> None:
+        if event not in EVENTS:
+            raise ValueError(f"unknown event {event!r}; events: {', '.join(EVENTS)}")
+        self.callbacks[event].append(fn)
+
+    def fire(self, event: str, **payload) -> None:
+        for fn in self.callbacks[event]:
+            fn(self, **payload)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run(self) -> str:
+        """Train until ``config.epochs`` are done (``"finished"``) or a stop request (``"stopped"``)."""
+        schedule = set(self.config.snapshot_schedule())
+        self.fire("on_train_start")
+        if self.step == 0 and 0 in schedule:
+            self.snapshot()
+        status = "finished"
+        while self.epoch < self.config.epochs:
+            if not self.train_epoch():
+                status = "stopped"
+                break
+            self.epoch, self.batch, self.perm = self.epoch + 1, 0, None
+            self.fire("on_epoch_end")
+            if self.epoch in schedule:
+                self.snapshot()
+        self.fire("on_train_end", status=status)
+        return status
+
+    def train_epoch(self) -> bool:
+        """Train the rest of the current epoch; False if a stop request cut it short."""
+        n, b = self.data.shape[0], self.config.batch_size
+        if self.perm is None:
+            self.perm = torch.randperm(n, generator=self.generator, device=self.device)
+        pending, clock = [], _Clock()
+        while self.batch < n // b:
+            if self.control.pause_requested or self.control.stop_requested:
+                self.flush(pending, clock)
+                if not self._wait_while_paused():
+                    return False
+                clock = _Clock()
+            real = self.data.index_select(0, self.perm[self.batch * b : (self.batch + 1) * b])
+            pending.append(self.train_step(real, update_g=(self.step + 1) % self.config.d_steps == 0))
+            self.batch, self.step = self.batch + 1, self.step + 1
+            if len(pending) >= self.log_every or clock.elapsed() >= self.log_seconds:
+                self.flush(pending, clock)
+                clock = _Clock()
+        self.flush(pending, clock)
+        return True
+
+    def train_step(self, real: torch.Tensor, *, update_g: bool = True) -> torch.Tensor:
+        """One D update and (every ``d_steps`` batches) one G update; returns the METRICS."""
+        G, D, cfg = self.G, self.D, self.config
+        z = sample_noise(cfg, real.shape[0], self.generator)
+        with torch.set_grad_enabled(update_g):
+            fake = G(z)
+
+        # (1) Update D: maximise log D(x) + log(1 - D(G(z)))
+        real_logits, fake_logits = D(real), D(fake.detach())
+        loss_real, loss_fake = self.loss.discriminator(real_logits, fake_logits, cfg)
+        self.opt_d.zero_grad(set_to_none=True)
+        (loss_real + loss_fake).backward()
+        self.opt_d.step()
+
+        # (2) Update G: maximise log D(G(z)), the non-saturating form of minimising log(1 - D(G(z)))
+        if update_g:
+            g_loss = self.loss.generator(D(fake), cfg)
+            self.opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            self.opt_g.step()
+        else:
+            g_loss = torch.full((), math.nan, device=self.device)
+        with torch.no_grad():
+            return torch.stack([loss_real, loss_fake, g_loss, real_logits.sigmoid().mean(), fake_logits.sigmoid().mean()])
+
+    def flush(self, pending: list[torch.Tensor], clock: "_Clock") -> None:
+        """Hand the buffered steps to listeners: one device-to-host copy per flush, not per step."""
+        if not pending:
+            return
+        values = torch.stack(pending).tolist()  # the only sync with the device
+        seconds = clock.elapsed()
+        self.train_seconds += seconds
+        self.images_per_s = len(pending) * self.config.batch_size / max(seconds, 1e-9)
+        first = self.step - len(pending) + 1
+        rows = [
+            {"step": first + i, "epoch": self.epoch + 1, **dict(zip(METRICS, v)), "images_per_s": self.images_per_s}
+            for i, v in enumerate(values)
+        ]
+        pending.clear()
+        self.fire("on_log", rows=rows)
+
+    def _wait_while_paused(self) -> bool:
+        """Block while paused; False if a stop request came instead."""
+        if self.control.pause_requested and not self.control.stop_requested:
+            self.fire("on_pause")
+            while not self.control.wait_for_resume(timeout=5.0):
+                self.fire("on_pause")  # a heartbeat: listeners can show the run is alive
+            if not self.control.stop_requested:
+                self.fire("on_resume", changes=self.apply_changes(self.control.take_changes()))
+        return not self.control.stop_requested
+
+    def apply_changes(self, changes: dict[str, float]) -> dict[str, float]:
+        """Apply learning-rate changes made while paused; returns what changed."""
+        for key, optimizer in (("lr_g", self.opt_g), ("lr_d", self.opt_d)):
+            if key in changes:
+                for group in optimizer.param_groups:
+                    group["lr"] = changes[key]
+        if changes:
+            self.config = self.config.replace(**changes)
+        return changes
+
+    # -- samples ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, noise: torch.Tensor) -> torch.Tensor:
+        """Images in [-1, 1] from ``noise``, with dropout off."""
+        self.G.eval()
+        try:
+            return self.G(noise.to(self.device)).float().cpu()
+        finally:
+            self.G.train()
+
+    def snapshot(self) -> None:
+        self.fire("on_snapshot", epoch=self.epoch, images=self.generate(self.fixed_noise))
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to continue exactly where this step left off (tensors and plain data)."""
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "config": self.config.to_json(),
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "step": self.step,
+            "train_seconds": self.train_seconds,
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng_global": torch.get_rng_state(),
+            "rng_data": self.generator.get_state(),
+            "perm": self.perm if self.perm is not None else torch.empty(0, dtype=torch.long),
+        }
+        if self.device.type == "cuda":
+            state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT}")
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        # learning rates come from the config, so a fork or a resume can change them
+        self.apply_changes({"lr_g": self.config.lr_g, "lr_d": self.config.lr_d})
+        self.epoch, self.batch, self.step = state["epoch"], state["batch"], state["step"]
+        self.train_seconds = state.get("train_seconds", 0.0)
+        torch.set_rng_state(state["rng_global"])
+        self.generator.set_state(state["rng_data"])
+        if "rng_cuda" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+        perm = state["perm"]
+        self.perm = perm.to(self.device) if perm.numel() == self.data.shape[0] and self.batch else None
+
+
+class _Clock:
+    def __init__(self):
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
