@@ -151,7 +151,7 @@ def _check_registries(config: TrainConfig, errors: dict[str, str]) -> dict[str, 
     for name, registry in (("family", FAMILIES), ("loss", LOSSES)):
         value = getattr(config, name)
         if name not in errors and value not in registry:
-            found[name] = f"{name} must be one of {', '.join(sorted(registry))}, got {value!r:.80}"
+            found[name] = f"{name} must be one of {', '.join(map(repr, sorted(registry)))}, got {value!r:.80}"
     return found
 
 

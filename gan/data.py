@@ -45,18 +45,13 @@ def cache_dir() -> Path:
 
 
 def resolve_dir(data_dir: str | os.PathLike | None) -> Path:
-    """The folder that holds the IDX files: the embedded copy, a folder, or its ``raw/``
-    (torchvision's ``MNIST/raw`` layout), so pointing at ``.../MNIST`` works too."""
-    if not data_dir:
-        return EMBEDDED_DIR
-    folder = Path(data_dir).expanduser()
-    if not _find(folder, "train-images-idx3-ubyte") and _find(folder / "raw", "train-images-idx3-ubyte"):
-        return folder / "raw"
-    return folder
+    """The folder that holds the IDX files: the embedded copy unless another is given."""
+    return Path(data_dir).expanduser() if data_dir else EMBEDDED_DIR
 
 
 def _find(folder: Path, name: str) -> Path | None:
-    for candidate in (folder / name, folder / f"{name}.gz"):
+    """``name`` or ``name.gz`` in ``folder`` or its ``raw/`` (torchvision's ``MNIST/raw`` layout)."""
+    for candidate in (folder / name, folder / f"{name}.gz", folder / "raw" / name, folder / "raw" / f"{name}.gz"):
         if candidate.is_file():
             return candidate
     return None

@@ -1,0 +1,28 @@
+# Everything a fresh machine needs, in two commands: `make dashboard` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: dashboard test venv browser bench
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Debian's Chromium for the browser test (Playwright cannot download its own browser here)
+browser:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
+
+dashboard: venv
+	$(VENV)/bin/streamlit run dashboard.py
+
+test: venv browser
+	$(PY) -m pytest -q
+
+bench: venv
+	$(PY) benchmarks/bench_train.py

@@ -1,0 +1,110 @@
+"""Images/s of our trainer against the tutorial loop, side by side in one run.
+
+The tutorial loop is what most GAN examples do: a torchvision-style Dataset that converts each
+image with ToTensor + Normalize, a shuffled DataLoader, and a step that logs with .item().
+
+    python benchmarks/bench_train.py                 # report-2019, batch 100, one epoch each
+    python benchmarks/bench_train.py --steps 300 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+from gan.config import preset
+from gan.data import load_mnist
+from gan.models import build_models
+from gan.trainer import Trainer, resolve_device
+
+
+class TutorialMNIST(Dataset):
+    """Per-sample PIL conversion and normalisation, as in the tutorials."""
+
+    def __init__(self, images):
+        self.images = images.numpy()
+        self.transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.transform(Image.fromarray(self.images[i], mode="L")), 0
+
+
+def tutorial_images_per_s(config, images, steps: int, workers: int) -> float:
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    G, D = (m.to(device) for m in build_models(config))
+    opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(config.beta1_g, config.beta2_g))
+    opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=(config.beta1_d, config.beta2_d))
+    loader = DataLoader(TutorialMNIST(images), batch_size=config.batch_size, shuffle=True, num_workers=workers,
+                        drop_last=True, persistent_workers=workers > 0)
+    done, start, log = 0, None, []
+    while done < steps:
+        for real, _ in loader:
+            if done == 5:  # skip warm-up (worker start, first allocations)
+                start = time.perf_counter()
+            real = real.to(device)
+            b = real.shape[0]
+            z = torch.rand(b, config.noise_dim, device=device) * 2 - 1
+            fake = G(z)
+            d_loss_real = F.binary_cross_entropy_with_logits(D(real), torch.full((b,), config.real_label, device=device))
+            d_loss_fake = F.binary_cross_entropy_with_logits(D(fake.detach()), torch.zeros(b, device=device))
+            opt_d.zero_grad()
+            (d_loss_real + d_loss_fake).backward()
+            opt_d.step()
+            g_loss = F.binary_cross_entropy_with_logits(D(fake), torch.ones(b, device=device))
+            opt_g.zero_grad()
+            g_loss.backward()
+            opt_g.step()
+            log.append((d_loss_real.item(), d_loss_fake.item(), g_loss.item()))
+            done += 1
+            if done >= steps:
+                break
+    return (steps - 5) * config.batch_size / (time.perf_counter() - start)
+
+
+def ours_images_per_s(config, images, steps: int) -> float:
+    config = config.replace(train_images=min(len(images), (steps + 5) * config.batch_size), epochs=1, snapshot_epochs=(1,))
+    trainer = Trainer(config, images=images)
+    seconds = []
+    trainer.add_callback("on_log", lambda t, rows: seconds.append((len(rows), time.perf_counter())))
+    trainer.log_every = 5
+    trainer.train_epoch()
+    (n0, t0), (n_last, t_last) = seconds[0], seconds[-1]
+    steps_timed = sum(n for n, _ in seconds[1:])
+    return steps_timed * config.batch_size / (t_last - t0)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="report-2019")
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=600, help="timed steps per loop (600 = one epoch at batch 100)")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the tutorial loop")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    config = preset(args.preset, batch_size=args.batch_size, device=args.device)
+    images, _ = load_mnist("train")
+    print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+          f"device {args.device}, preset {args.preset}, batch {args.batch_size}, {args.steps} steps")
+    tutorial = tutorial_images_per_s(config, images, args.steps, args.workers)
+    ours = ours_images_per_s(config, images, args.steps)
+    epochs = 500
+    per_epoch = config.steps_per_epoch * config.batch_size
+    print(f"{'loop':10} {'images/s':>10} {'500 epochs':>11}")
+    for name, rate in (("tutorial", tutorial), ("ours", ours)):
+        print(f"{name:10} {rate:10,.0f} {epochs * per_epoch / rate / 60:9.1f} min")
+    print(f"ratio ours/tutorial: {ours / tutorial:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

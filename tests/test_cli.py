@@ -1,0 +1,76 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan.store import RunStore
+
+TINY = ["--epochs", "2", "--train-images", "600", "--batch-size", "50", "--hidden", "32", "--device", "cpu"]
+
+
+def gan(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "gan", *args], capture_output=True, text=True, env=env or os.environ)
+
+
+@pytest.fixture
+def trained_run(runs_dir):
+    out = gan("train", "--preset", "report-2019", *TINY)
+    assert out.returncode == 0, out.stderr
+    (run,) = RunStore().list()
+    return run["id"]
+
+
+def test_train_prints_progress_and_the_run_id_and_writes_a_run(trained_run, runs_dir):
+    run = RunStore().open(trained_run)
+    assert run.info()["status"] == "finished"
+    assert run.snapshot_epochs() == [0, 2] and run.checkpoint_epochs() == [0, 2]
+
+
+def test_runs_lists_status_epochs_and_duration(trained_run):
+    out = gan("runs")
+    assert out.returncode == 0
+    line = next(line for line in out.stdout.splitlines() if trained_run in line)
+    assert "finished" in line and "2/2" in line and "0:00:0" in line
+
+
+def test_sample_writes_uint8_npy(trained_run, tmp_path):
+    out = gan("sample", "--run", trained_run, "--n", "1000", "--out", str(tmp_path / "s.npy"))
+    assert out.returncode == 0, out.stderr
+    images = np.load(tmp_path / "s.npy")
+    assert images.shape == (1000, 28, 28) and images.dtype == np.uint8
+
+
+def test_sample_writes_png_grid_at_an_epoch(trained_run, tmp_path):
+    out = gan("sample", "--run", trained_run, "--epoch", "0", "--n", "16", "--out", str(tmp_path / "g.png"))
+    assert out.returncode == 0, out.stderr
+    assert Image.open(tmp_path / "g.png").size == (122, 122)  # 4 x 4 tiles of 28 px with 2 px padding
+
+
+@pytest.mark.parametrize("args, field", [
+    (["train", "--epochs", "0"], "epochs must be in [1, 10000]"),
+    (["train", "--dropout", "1.5"], "dropout must be in [0.0, 0.9]"),
+    (["train", "--lr-g", "abc"], "--lr-g"),
+    (["train", "--noise", "cauchy"], "--noise"),
+    (["sample", "--run", "../x", "--n", "3", "--out", "x.npy"], "invalid run id"),
+    (["sample", "--run", "nope", "--n", "3", "--out", "x.npy"], "no run 'nope'"),
+    (["sample", "--n", "3", "--out", "x.npy"], "--run"),
+    (["fly"], "invalid choice"),
+])
+def test_bad_arguments_exit_2_with_one_line(runs_dir, args, field):
+    out = gan(*args)
+    assert out.returncode == 2
+    assert len(out.stderr.strip().splitlines()) == 1 and field in out.stderr, out.stderr
+
+
+def test_sample_at_a_missing_epoch_says_which_exist(trained_run, tmp_path):
+    out = gan("sample", "--run", trained_run, "--epoch", "7", "--n", "3", "--out", str(tmp_path / "x.npy"))
+    assert out.returncode == 2 and "epochs kept: 0, 2" in out.stderr
+
+
+def test_every_subcommand_has_help():
+    for command in ("train", "runs", "sample"):
+        out = gan(command, "--help")
+        assert out.returncode == 0 and "usage:" in out.stdout

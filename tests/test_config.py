@@ -1,0 +1,102 @@
+import dataclasses
+import json
+
+import pytest
+
+from gan.config import PRESETS, REPORT_SNAPSHOT_EPOCHS, ConfigError, TrainConfig, preset
+
+# one out-of-range (or out-of-set) value per field, and the range its message must state
+BAD_VALUES = {
+    "family": ("transformer", "one of 'mlp'"),
+    "loss": ("wasserstein-9000", "one of 'bce'"),
+    "noise_dim": (0, "[1, 1024]"),
+    "noise": ("cauchy", "one of 'uniform', 'normal'"),
+    "hidden": (5000, "[8, 4096]"),
+    "leaky_slope": (-0.1, "[0.0, 1.0]"),
+    "dropout": (0.95, "[0.0, 0.9]"),
+    "epochs": (0, "[1, 10000]"),
+    "batch_size": (0, "[1, 60000]"),
+    "lr_g": (0.0, "(0.0, 1.0]"),
+    "lr_d": (1.5, "(0.0, 1.0]"),
+    "beta1_g": (1.0, "[0.0, 1.0)"),
+    "beta2_g": (-0.5, "[0.0, 1.0)"),
+    "beta1_d": (2.0, "[0.0, 1.0)"),
+    "beta2_d": (1.0, "[0.0, 1.0)"),
+    "real_label": (0.0, "(0.0, 1.0]"),
+    "d_steps": (11, "[1, 10]"),
+    "train_images": (60001, "[1, 60000]"),
+    "seed": (-1, "[0, 2147483647]"),
+    "device": ("tpu", "one of 'auto', 'cpu', 'cuda', 'mps'"),
+    "snapshot_epochs": ((0, 20000), "[0, 10000]"),
+    "grid_size": (17, "[1, 16]"),
+    "checkpoint_every": (0, "[1, 10000]"),
+}
+
+
+def test_every_validated_field_has_a_bad_value_case():
+    ranged = {f.name for f in dataclasses.fields(TrainConfig) if f.metadata["low"] is not None or f.metadata["choices"]}
+    assert ranged | {"family", "loss"} == set(BAD_VALUES)
+
+
+@pytest.mark.parametrize("name", sorted(BAD_VALUES))
+def test_bad_field_gives_one_message_naming_field_and_range(name):
+    value, allowed = BAD_VALUES[name]
+    with pytest.raises(ConfigError) as info:
+        TrainConfig(**{name: value}).validate()
+    assert list(info.value.errors) == [name]
+    message = info.value.errors[name]
+    assert message.startswith(name) and allowed in message, message
+
+
+def test_several_bad_fields_are_all_reported():
+    with pytest.raises(ConfigError) as info:
+        TrainConfig(epochs=0, dropout=2.0, noise="x").validate()
+    assert set(info.value.errors) == {"epochs", "dropout", "noise"}
+
+
+@pytest.mark.parametrize("value", ["100", 1.5, True, None, float("nan")])
+def test_wrong_types_are_rejected_with_the_field_name(value):
+    with pytest.raises(ConfigError) as info:
+        TrainConfig.from_dict({"noise_dim": value})
+    assert "noise_dim" in info.value.errors
+
+
+def test_batch_larger_than_the_dataset_is_rejected():
+    with pytest.raises(ConfigError, match="batch_size must be at most train_images"):
+        TrainConfig(train_images=50, batch_size=100).validate()
+
+
+def test_unknown_field_is_rejected():
+    with pytest.raises(ConfigError, match="learning_rate is not a config field"):
+        TrainConfig.from_dict({"learning_rate": 0.1})
+
+
+def test_json_round_trip_preserves_every_field():
+    config = TrainConfig(epochs=7, snapshot_epochs=(0, 3, 7), noise="normal", lr_g=1e-4)
+    assert TrainConfig.from_json(config.to_json()) == config
+    assert json.loads(config.to_json())["snapshot_epochs"] == [0, 3, 7]
+
+
+def test_invalid_json_is_a_config_error():
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        TrainConfig.from_json("{epochs: 3")
+
+
+def test_report_preset_matches_the_report():
+    c = preset("report-2019")
+    assert (c.batch_size, c.noise_dim, c.noise, c.hidden, c.leaky_slope, c.dropout) == (100, 100, "uniform", 128, 0.01, 0.2)
+    assert (c.lr_g, c.lr_d, c.beta1_g, c.beta2_g, c.beta1_d, c.beta2_d) == (0.002, 0.002, 0.9, 0.999, 0.9, 0.999)
+    assert (c.real_label, c.epochs, c.family, c.loss) == (0.9, 500, "mlp", "bce")
+    assert "report-2019" in PRESETS
+
+
+def test_default_snapshots_are_the_report_schedule_within_the_run_plus_the_last_epoch():
+    assert preset("report-2019").snapshot_schedule() == list(REPORT_SNAPSHOT_EPOCHS)
+    assert TrainConfig(epochs=30).snapshot_schedule() == [0, 5, 10, 20, 30]
+    assert TrainConfig(epochs=2).snapshot_schedule() == [0, 2]
+
+
+def test_explicit_snapshots_beyond_the_run_are_dropped():
+    config = TrainConfig(epochs=10, snapshot_epochs=(0, 3, 10))
+    assert config.snapshot_schedule() == [0, 3, 10]
+    assert TrainConfig(epochs=10, snapshot_epochs=(0, 3, 50)).snapshot_schedule() == [0, 3]

@@ -1,0 +1,89 @@
+import time
+
+import pytest
+
+from gan.config import ConfigError
+from gan.runner import JobRunner
+from gan.store import RunStore
+
+
+def wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def runner(runs_dir):
+    runner = JobRunner(RunStore())
+    yield runner
+    runner.shutdown()
+
+
+def test_background_job_trains_to_the_end(runner, tiny_config):
+    run_id = runner.start(tiny_config)
+    progress = runner.wait(run_id, timeout=60)
+    assert progress.status == "finished" and progress.epoch == 2 and progress.fraction == 1.0
+    assert progress.grid is not None and progress.grid_epoch == 2
+    assert set(progress.metrics) >= {"d_loss_real", "d_loss_fake", "g_loss", "d_real", "d_fake"}
+    assert runner.store.open(run_id).info()["status"] == "finished"
+
+
+def test_pause_resume_stop(runner, tiny_config):
+    config = tiny_config.replace(epochs=200)
+    run_id = runner.start(config)
+    wait_for(lambda: runner.progress(run_id).step > 0)
+    runner.pause(run_id)
+    wait_for(lambda: runner.progress(run_id).status == "paused")
+    run = runner.store.open(run_id)
+    assert run.info()["status"] == "paused"
+    paused_at = runner.progress(run_id).step
+    time.sleep(0.3)
+    assert runner.progress(run_id).step == paused_at  # really paused
+    runner.resume(run_id, lr_d=1e-4)
+    wait_for(lambda: runner.progress(run_id).step > paused_at)
+    runner.stop(run_id)
+    progress = runner.wait(run_id, timeout=30)
+    assert progress.status == "stopped"
+    info = run.info()
+    assert info["status"] == "stopped" and info["step"] == progress.step
+    assert run.load_checkpoint()["step"] == progress.step  # stop wrote a checkpoint
+    assert run.config().lr_d == 1e-4
+    assert [e["kind"] for e in run.events()] == ["pause", "resume"]
+    assert run.events()[1]["detail"] == {"lr_d": 1e-4}
+
+
+def test_resume_with_an_invalid_learning_rate_names_the_field(runner, tiny_config):
+    run_id = runner.start(tiny_config.replace(epochs=200))
+    runner.pause(run_id)
+    with pytest.raises(ConfigError, match="lr_g must be in"):
+        runner.resume(run_id, lr_g=5.0)
+    runner.stop(run_id)
+
+
+def test_exception_in_training_marks_the_run_failed_with_the_message(runner, tiny_config, tmp_path):
+    run_id = runner.start(tiny_config.replace(data_dir=str(tmp_path / "no-mnist-here")))
+    progress = runner.wait(run_id, timeout=30)
+    assert progress.status == "failed" and "train-images-idx3-ubyte" in progress.message
+    info = runner.store.open(run_id).info()
+    assert info["status"] == "failed" and "DataError" in info["message"]
+
+
+def test_a_stopped_run_continues_for_more_epochs(runner, tiny_config):
+    run_id = runner.start(tiny_config.replace(epochs=1))
+    runner.wait(run_id, timeout=60)
+    runner.continue_run(run_id, epochs=3)
+    progress = runner.wait(run_id, timeout=60)
+    assert progress.status == "finished" and progress.epoch == 3
+    run = runner.store.open(run_id)
+    steps = run.steps()["step"]
+    assert list(steps) == list(range(1, 3 * tiny_config.steps_per_epoch + 1))
+
+
+def test_several_jobs_run_at_once(runner, tiny_config):
+    ids = [runner.start(tiny_config.replace(seed=s)) for s in range(2)]
+    assert all(runner.wait(i, timeout=60).status == "finished" for i in ids)
+    assert {p.run_id for p in runner.jobs()} == set(ids)
