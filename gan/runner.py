@@ -67,7 +67,7 @@ class Progress:
     eta_s: float | None = None
     metrics: dict = field(default_factory=dict)  # the latest step's
     grid: np.ndarray | None = None  # the latest fixed-noise grid, uint8 (H, W)
-    grid_epoch: int | None = None
+    grid_epoch: float | None = None  # fractional between snapshots (a live preview)
     message: str = ""
 
     @property
@@ -109,6 +109,8 @@ class Job:
     def on_snapshot(self, trainer, epoch, images) -> None:
         self.update(grid=grid_image(images, trainer.config.grid_size), grid_epoch=epoch)
 
+    on_preview = on_snapshot
+
     def on_epoch_end(self, trainer) -> None:
         self.update(**_counts(trainer))
 
@@ -122,7 +124,7 @@ class Job:
         self.update(status=status, eta_s=0.0 if status == "finished" else None, **_counts(trainer))
 
     def callbacks(self) -> list[tuple[str, object]]:
-        names = ("on_train_start", "on_log", "on_snapshot", "on_epoch_end", "on_pause", "on_resume", "on_train_end")
+        names = ("on_train_start", "on_log", "on_preview", "on_snapshot", "on_epoch_end", "on_pause", "on_resume", "on_train_end")
         return [(name, getattr(self, name)) for name in names]
 
 
@@ -193,6 +195,10 @@ class JobRunner:
 
     def progress(self, run_id: str) -> Progress:
         return self._job(run_id).progress
+
+    def has_job(self, run_id: str) -> bool:
+        with self._lock:
+            return run_id in self._jobs
 
     def is_active(self, run_id: str) -> bool:
         with self._lock:

@@ -28,3 +28,23 @@ def generate(G: torch.nn.Module, noise: torch.Tensor, *, chunk: int = 1000) -> t
 def sample(run: Run, n: int, *, epoch: int | None = None, seed: int = 0) -> torch.Tensor:
     G, config = load_generator(run, epoch)
     return generate(G, sample_noise(config, n, torch.Generator().manual_seed(seed)))
+
+
+def noise_from_seed(config: TrainConfig, seed: int, n: int = 1) -> torch.Tensor:
+    return sample_noise(config, n, torch.Generator().manual_seed(seed))
+
+
+def interpolate(z_a: torch.Tensor, z_b: torch.Tensor, steps: int, *, mode: str = "linear") -> torch.Tensor:
+    """``steps`` noise vectors from ``z_a`` to ``z_b`` (both included): on the straight line, or
+    along the great circle (``spherical``), which keeps Gaussian noise at a typical norm."""
+    t = torch.linspace(0, 1, steps).unsqueeze(1)
+    a, b = z_a.reshape(1, -1), z_b.reshape(1, -1)
+    if mode == "linear":
+        return (1 - t) * a + t * b
+    if mode != "spherical":
+        raise ValueError(f"mode must be 'linear' or 'spherical', got {mode!r}")
+    cos = torch.nn.functional.cosine_similarity(a, b).clamp(-1, 1)
+    omega = torch.arccos(cos)
+    if omega.abs() < 1e-6:  # (anti)parallel-free: the straight line is the arc
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)

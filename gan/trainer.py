@@ -20,7 +20,7 @@ from gan.losses import LOSSES
 from gan.models import build_models
 
 METRICS = ("d_loss_real", "d_loss_fake", "g_loss", "d_real", "d_fake")
-EVENTS = ("on_train_start", "on_log", "on_snapshot", "on_epoch_end", "on_pause", "on_resume", "on_train_end")
+EVENTS = ("on_train_start", "on_log", "on_preview", "on_snapshot", "on_epoch_end", "on_pause", "on_resume", "on_train_end")
 CHECKPOINT_FORMAT = 1
 
 
@@ -90,7 +90,7 @@ class TrainControl:
 
 class Trainer:
     def __init__(self, config: TrainConfig, *, images: torch.Tensor | None = None, control: TrainControl | None = None,
-                 log_every: int = 50, log_seconds: float = 1.0):
+                 log_every: int = 50, log_seconds: float = 1.0, preview_seconds: float = 2.0):
         self.config = config.validate()
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)  # weights and dropout
@@ -105,7 +105,8 @@ class Trainer:
             images, _ = load_mnist("train", config.data_dir or None)
         self.data = to_training_tensor(images[: config.train_images], self.device)
         self.control = control or TrainControl()
-        self.log_every, self.log_seconds = log_every, log_seconds
+        self.log_every, self.log_seconds, self.preview_seconds = log_every, log_seconds, preview_seconds
+        self._last_preview = time.perf_counter()
         self.callbacks = defaultdict(list)
         self.epoch = 0  # epochs completed
         self.batch = 0  # batches completed in the current epoch
@@ -208,6 +209,11 @@ class Trainer:
         ]
         pending.clear()
         self.fire("on_log", rows=rows)
+        if self.callbacks["on_preview"] and time.perf_counter() - self._last_preview >= self.preview_seconds:
+            # a live look at the fixed noise between snapshots, for listeners that want one
+            self._last_preview = time.perf_counter()
+            self.fire("on_preview", epoch=self.epoch + self.batch / max(self.config.steps_per_epoch, 1),
+                      images=self.generate(self.fixed_noise))
 
     def _wait_while_paused(self) -> bool:
         """Block while paused; False if a stop request came instead."""
@@ -289,3 +295,21 @@ class _Clock:
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
+
+
+def measure_images_per_s(config: TrainConfig, *, steps: int = 30) -> float:
+    """Training throughput of ``config`` on this machine, from a few steps on random images
+    (the step's cost does not depend on the pixels); the first steps are warm-up and not timed."""
+    warmup = 5
+    n = min(config.batch_size * (steps + warmup), config.train_images)
+    config = config.replace(train_images=max(n, config.batch_size), epochs=1, snapshot_epochs=(1,))
+    images = torch.randint(0, 256, (config.train_images, 28, 28), dtype=torch.uint8)
+    trainer = Trainer(config, images=images)
+    real = trainer.data[: config.batch_size]
+    for _ in range(warmup):
+        trainer.train_step(real)
+    clock = _Clock()
+    for _ in range(steps):
+        last = trainer.train_step(real)
+    last.tolist()  # wait for the device
+    return steps * config.batch_size / clock.elapsed()

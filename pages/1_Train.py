@@ -1,0 +1,103 @@
+"""Train: set hyperparameters, start a background job, watch it learn live."""
+
+import streamlit as st
+
+import ui
+from gan.config import ConfigError, preset
+
+st.set_page_config(page_title="Train · GAN on MNIST", page_icon="🏋️", layout="wide")
+st.title("🏋️ Train")
+runner, store = ui.get_runner(), ui.get_store()
+
+form, live = st.columns([1, 2], gap="large")
+
+with form:
+    st.subheader("New run")
+    name = st.selectbox("Preset", ui.preset_names(), key="preset",
+                        help="A starting point; every value below can be changed. report-2019 is the 2019 report's GAN.")
+    config = ui.validated(ui.config_form(preset(name), key=f"form-{name}"))
+    if config is not None:
+        seconds = ui.time_estimate(config)
+        st.caption(f"About **{ui.duration(seconds)}** on {ui.device_name()} "
+                   f"({config.epochs} epochs × {config.steps_per_epoch} steps of {config.batch_size} images).")
+    if st.button("▶ Start training", type="primary", disabled=config is None, key="start", width="stretch"):
+        st.session_state["watch"] = runner.start(config)
+
+
+def controls(run_id: str, progress) -> None:
+    """Pause, Resume (with new learning rates) and Stop for this process's own jobs."""
+    if progress.status == "paused":
+        config = store.open(run_id).config()
+        c1, c2 = st.columns(2)
+        lr_g = c1.number_input("lr_g", 1e-6, 1.0, config.lr_g, 1e-4, format="%.5f", key=f"lr_g-{run_id}",
+                               help="New generator learning rate from the next step (marked on the curves).")
+        lr_d = c2.number_input("lr_d", 1e-6, 1.0, config.lr_d, 1e-4, format="%.5f", key=f"lr_d-{run_id}",
+                               help="New discriminator learning rate from the next step (marked on the curves).")
+    b1, b2, _ = st.columns([1, 1, 3])
+    if progress.status == "paused":
+        if b1.button("▶ Resume", key="resume", type="primary"):
+            changes = {k: v for k, v in (("lr_g", lr_g), ("lr_d", lr_d)) if v != getattr(config, k)}
+            try:
+                runner.resume(run_id, **changes)
+            except ConfigError as exc:
+                st.error(str(exc))
+    elif b1.button("⏸ Pause", key="pause", disabled=progress.status != "running"):
+        runner.pause(run_id)
+    if b2.button("⏹ Stop", key="stop", help="Finish the current step, save a checkpoint, end the run."):
+        runner.stop(run_id)
+
+
+def live_body(run_id: str, was_active: bool) -> None:
+    run = store.open(run_id)
+    info = run.info()
+    own = runner.has_job(run_id)
+    progress = runner.progress(run_id) if own else None
+    status = progress.status if progress is not None and progress.active else info["status"]
+    active = status in ("starting", "running", "paused")
+    if was_active and not active:
+        st.rerun()  # the job ended: redraw the page once, without the refresh timer
+
+    config = ui.config_of(info)
+    steps_total = config.epochs * config.steps_per_epoch if config else 0
+    step = progress.step if progress is not None else info.get("step", 0)
+    columns = ui.history(run)
+    rate = progress.images_per_s if progress is not None else ui.last_rate(columns)
+    eta = progress.eta_s if progress is not None else ui.eta(steps_total - step, config, rate, active)
+    epoch_text = f"epoch {progress.epoch if progress else info.get('epochs_done', 0)}/{config.epochs if config else '?'}"
+    st.progress(min(step / steps_total, 1.0) if steps_total else 0.0,
+                text=f"{ui.status_text({'status': status})} · {epoch_text} · step {step:,}/{steps_total:,} · "
+                     f"{rate:,.0f} images/s · ETA {ui.duration(eta) if active else '–'}")
+    if status == "failed":
+        st.error(f"Training failed: {(progress.message if progress is not None else '') or info.get('message')}")
+    if own and active:
+        controls(run_id, progress)
+    elif active:
+        st.caption(f"Trained by another process (pid {info.get('pid')}), watched live from the run store; "
+                   "pause or stop it there.")
+
+    if config is None:
+        return
+    events = run.events()
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(ui.loss_figure(columns, steps_per_epoch=config.steps_per_epoch, events=events, revision=run_id),
+                    key="train-losses", config={"displaylogo": False})
+    c2.plotly_chart(ui.probability_figure(columns, steps_per_epoch=config.steps_per_epoch, events=events, revision=run_id),
+                    key="train-probabilities", config={"displaylogo": False})
+    grid, epoch = (progress.grid, progress.grid_epoch) if progress and progress.grid is not None else ui.latest_grid(run)
+    if grid is not None:
+        label = f"epoch {epoch:g}" if float(epoch).is_integer() else f"epoch {epoch:.2f} (live)"
+        st.image(ui.scaled(grid, 2), caption=f"Fixed noise, {label}")
+
+
+with live:
+    infos = [i for i in store.list() if i["status"] != "damaged"]
+    if not infos:
+        st.info("No runs yet: pick a preset and press **Start training**. MNIST is built in, nothing to download.")
+    else:
+        own_active = [p.run_id for p in runner.jobs() if p.active]
+        default = st.session_state.get("watch") or (own_active[0] if own_active else None) or next(
+            (i["id"] for i in infos if ui.is_live(i)), infos[0]["id"])
+        run_id = ui.select_run("Watching", infos, key="watch", default=default,
+                               help="Runs of this dashboard and of `python -m gan train` in other processes.")
+        was_active = runner.is_active(run_id) or ui.is_live(store.open(run_id).info())
+        st.fragment(run_every=ui.REFRESH_S if was_active else None)(live_body)(run_id, was_active)

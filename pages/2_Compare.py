@@ -1,0 +1,67 @@
+"""Compare: one run's snapshots side by side, a scrubber with play, GIF/PNG export, two runs at one epoch."""
+
+import streamlit as st
+
+import ui
+from gan.config import REPORT_SNAPSHOT_EPOCHS
+from gan.images import gif_bytes, png_bytes
+
+st.set_page_config(page_title="Compare · GAN on MNIST", page_icon="🔍", layout="wide")
+st.title("🔍 Compare epochs")
+store = ui.get_store()
+infos = [i for i in store.list() if i["status"] != "damaged" and store.open(i["id"]).snapshot_epochs()]
+if not infos:
+    st.info("No snapshots yet: train a run first (its grids appear at epochs 0, 5, 10, 20, …).")
+    st.stop()
+
+run_id = ui.select_run("Run", infos, key="compare-run", default=st.session_state.get("watch"))
+run = store.open(run_id)
+available = run.snapshot_epochs()
+grids = {e: ui.snapshot_grid(run, e) for e in available}
+
+st.subheader("Snapshots side by side")
+default = [e for e in available if e in REPORT_SNAPSHOT_EPOCHS] or available
+chosen = st.multiselect("Epochs", available, default=default, key=f"compare-epochs-{run_id}",
+                        help="Each grid comes from the same fixed noise, so a cell follows one latent point through training.")
+per_row = st.slider("Grids per row", 2, 8, 4, key="compare-per-row")
+for row in range(0, len(chosen), per_row):
+    for column, epoch in zip(st.columns(per_row), chosen[row : row + per_row]):
+        column.image(grids[epoch], caption=f"epoch {epoch}", width="stretch")
+        column.download_button("PNG", png_bytes(grids[epoch]), f"{run_id}-epoch-{epoch}.png", "image/png",
+                               key=f"png-{epoch}", width="stretch")
+
+st.subheader("Scrub through training")
+
+
+def scrubber(playing: bool) -> None:
+    if playing:  # each refresh shows the next snapshot
+        i = available.index(st.session_state.get("compare-scrub", available[0]))
+        st.session_state["compare-scrub"] = available[(i + 1) % len(available)]
+    c1, c2 = st.columns([4, 1])
+    epoch = c1.select_slider("Epoch", available, key="compare-scrub")
+    if c2.button("⏸ Pause" if playing else "▶ Play", key="compare-play", width="stretch"):
+        st.session_state["compare-playing"] = not playing
+        st.rerun()  # restart the fragment with or without its timer
+    st.image(ui.scaled(grids[epoch], 2), caption=f"epoch {epoch}")
+
+
+playing = st.session_state.get("compare-playing", False)
+st.fragment(run_every=0.8 if playing else None)(scrubber)(playing)
+st.download_button("⬇ Evolution as animated GIF", gif_bytes([grids[e] for e in available]),
+                   f"{run_id}-evolution.gif", "image/gif", key="gif")
+
+st.subheader("Two runs at the same epoch")
+left_col, right_col = st.columns(2)
+with left_col:
+    a = ui.select_run("Run A", infos, key="compare-a", default=run_id)
+with right_col:
+    b = ui.select_run("Run B", infos, key="compare-b", default=infos[1]["id"] if len(infos) > 1 else run_id)
+run_a, run_b = store.open(a), store.open(b)
+common = sorted(set(run_a.snapshot_epochs()) & set(run_b.snapshot_epochs()))
+if not common:
+    st.warning("These runs have no snapshot epoch in common.")
+else:
+    epoch = st.select_slider("Epoch (snapshots both runs have)", common, value=common[-1], key="compare-common")
+    left_col, right_col = st.columns(2)
+    left_col.image(ui.snapshot_grid(run_a, epoch), caption=f"{a} · epoch {epoch}", width="stretch")
+    right_col.image(ui.snapshot_grid(run_b, epoch), caption=f"{b} · epoch {epoch}", width="stretch")

@@ -1,0 +1,78 @@
+"""Runs: the table of runs, their curves overlaid, continue a run, delete a run."""
+
+import time
+
+import streamlit as st
+
+import ui
+from gan.store import RunNotFound
+
+st.set_page_config(page_title="Runs · GAN on MNIST", page_icon="🗂️", layout="wide")
+st.title("🗂️ Runs")
+runner, store = ui.get_runner(), ui.get_store()
+infos = store.list()
+if not infos:
+    st.info("No runs yet: start one on the Train page, or with `python -m gan train`.")
+    st.stop()
+
+
+def row(info: dict) -> dict:
+    c = info.get("config", {})
+    created = time.strftime("%Y-%m-%d %H:%M", time.localtime(info["created"])) if info.get("created") else ""
+    return {
+        "run": info["id"], "status": ui.status_text(info), "family": c.get("family", ""),
+        "noise": f"{c.get('noise_dim', '')} {c.get('noise', '')}", "hidden": c.get("hidden"),
+        "batch": c.get("batch_size"), "lr G / D": f"{c.get('lr_g', '')} / {c.get('lr_d', '')}" if c else "",
+        "epochs": f"{info.get('epochs_done', 0)}/{info.get('epochs', '?')}",
+        "duration": ui.duration(info.get("train_seconds")), "created": created,
+        "note": info.get("message", ""),
+    }
+
+
+st.dataframe([row(i) for i in infos], hide_index=True, key="runs-table")
+
+healthy = [i for i in infos if i["status"] != "damaged"]
+st.subheader("Overlay curves")
+c1, c2 = st.columns([3, 1])
+chosen = c1.multiselect("Runs", [i["id"] for i in healthy], default=[i["id"] for i in healthy[:2]], key="runs-overlay")
+metric = c2.selectbox("Metric", list(ui.LABELS), format_func=ui.LABELS.get, key="runs-metric")
+series = []
+for run_id in chosen:
+    run = store.open(run_id)
+    config = ui.config_of(run.info())
+    if config is not None:
+        series.append((run_id, ui.history(run), config.steps_per_epoch))
+st.plotly_chart(ui.overlay_figure(series, metric), key="runs-overlay-chart", config={"displaylogo": False})
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Continue a run")
+    resumable = [i for i in healthy if i["status"] in ("stopped", "interrupted", "finished") and not runner.is_active(i["id"])]
+    if not resumable:
+        st.caption("Stopped, interrupted and finished runs can be continued from their last checkpoint.")
+    else:
+        run_id = ui.select_run("Run to continue", resumable, key="runs-continue")
+        done = next(i for i in resumable if i["id"] == run_id).get("epochs_done", 0)
+        total = st.number_input("Train until epoch", done + 1, 10_000, max(done + 1, done + 10), key=f"runs-total-{run_id}")
+        if st.button("▶ Continue training", key="runs-continue-go", type="primary"):
+            try:
+                runner.continue_run(run_id, epochs=int(total))
+            except (ValueError, RuntimeError) as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["watch"] = run_id
+                st.switch_page("pages/1_Train.py")
+with right:
+    st.subheader("Delete a run")
+    deletable = [i for i in infos if not ui.is_live(i) and not runner.is_active(i["id"])]
+    if deletable:
+        run_id = ui.select_run("Run to delete", deletable, key="runs-delete")
+        sure = st.checkbox(f"Yes, delete {run_id} and all its files", key=f"runs-sure-{run_id}")
+        if st.button("🗑 Delete", key="runs-delete-go", disabled=not sure):
+            try:
+                store.delete(run_id)
+            except (RunNotFound, RuntimeError) as exc:
+                st.error(str(exc))
+            else:
+                st.success(f"Deleted {run_id}.")
+                st.rerun()

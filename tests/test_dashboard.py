@@ -1,0 +1,114 @@
+"""Every page under streamlit's AppTest: renders, and does its main job against a real run store."""
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from gan.runner import execute
+from gan.store import RunStore
+
+TIMEOUT = 60
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def fresh_runner(runs_dir):
+    st.cache_resource.clear()
+    yield
+    st.cache_resource.clear()  # on_release stops any job the page started
+
+
+@pytest.fixture
+def finished_run(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config.replace(epochs=2, snapshot_epochs=(0, 1, 2)))
+    execute(run)
+    return run
+
+
+def app(page: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / page), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize("page", ["dashboard.py", "pages/1_Train.py", "pages/2_Compare.py", "pages/3_Generate.py", "pages/4_Runs.py"])
+def test_every_page_renders_with_an_empty_store(page):
+    app(page)
+
+
+@pytest.mark.parametrize("page", ["dashboard.py", "pages/1_Train.py", "pages/2_Compare.py", "pages/3_Generate.py", "pages/4_Runs.py"])
+def test_every_page_renders_with_a_run(page, finished_run):
+    app(page)
+
+
+def test_home_shows_the_runs_and_their_latest_grid(finished_run):
+    at = app("dashboard.py")
+    assert any(finished_run.id in m.value for m in at.markdown)
+    assert at.image[0].captions == ["epoch 2"]
+
+
+def test_start_trains_a_tiny_job_to_the_end():
+    at = app("pages/1_Train.py")
+    at.slider(key="form-report-2019-epochs").set_value(2)
+    at.slider(key="form-report-2019-hidden").set_value(32)
+    at.slider(key="form-report-2019-train_images").set_value(1000)
+    at.run()
+    assert not at.error
+    at.button(key="start").click().run()
+    assert not at.exception
+    (info,) = RunStore().list()
+    from ui import get_runner
+
+    progress = get_runner().wait(info["id"], timeout=TIMEOUT)
+    assert progress.status == "finished"
+    at.run()
+    assert not at.exception
+    config = RunStore().open(info["id"]).config()
+    assert (config.epochs, config.hidden, config.train_images) == (2, 32, 1000)
+    assert at.image and "epoch 2" in at.image[0].captions[0]
+
+
+def test_an_invalid_value_is_shown_naming_the_field_and_start_is_disabled():
+    at = app("pages/1_Train.py")
+    at.text_input(key="form-report-2019-snapshot_epochs").set_value("0, 5, banana").run()
+    assert any("snapshot_epochs" in e.value for e in at.error)
+    assert at.button(key="start").disabled
+
+
+def test_compare_shows_one_image_per_selected_epoch(finished_run):
+    at = app("pages/2_Compare.py")
+    at.multiselect(key=f"compare-epochs-{finished_run.id}").set_value([0, 2]).run()
+    side_by_side = [c for image in at.image for c in image.captions if c in ("epoch 0", "epoch 1", "epoch 2")]
+    # two grids side by side, plus the scrubber's current epoch
+    assert side_by_side[:2] == ["epoch 0", "epoch 2"]
+    at.multiselect(key=f"compare-epochs-{finished_run.id}").set_value([0, 1, 2]).run()
+    assert [c for image in at.image for c in image.captions][:3] == ["epoch 0", "epoch 1", "epoch 2"]
+
+
+def test_generate_image_changes_when_a_noise_slider_moves(finished_run):
+    at = app("pages/3_Generate.py")
+    before = at.image[0].value
+    at.slider(key="gen-z0-0").set_value(-0.9).run()
+    assert not at.exception
+    after = at.image[0].value
+    at.slider(key="gen-z0-0").set_value(0.9).run()
+    assert before != after != at.image[0].value
+
+
+def test_runs_lists_what_the_store_holds(finished_run, tiny_config):
+    other = RunStore().create(tiny_config)
+    at = app("pages/4_Runs.py")
+    table = at.dataframe[0].value
+    assert set(table["run"]) == {finished_run.id, other.id}
+    assert set(table["status"]) == {"✅ finished", "⚪ created"}
+
+
+def test_runs_page_deletes_a_run_after_confirmation(finished_run):
+    at = app("pages/4_Runs.py")
+    assert at.button(key="runs-delete-go").disabled
+    at.checkbox(key=f"runs-sure-{finished_run.id}").check().run()
+    at.button(key="runs-delete-go").click().run()
+    assert RunStore().list() == []

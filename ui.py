@@ -1,0 +1,324 @@
+"""What the dashboard's pages share: the process-wide job runner, run pickers, the config form and
+the Plotly figures. Everything here runs in Streamlit's script thread; training threads only ever
+update the runner's progress objects and the run store, which these helpers read."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from PIL import Image
+
+from gan.config import PRESETS, REPORT_SNAPSHOT_EPOCHS, ConfigError, TrainConfig, field_kind, preset
+from gan.history import downsample
+from gan.losses import LOSSES
+from gan.models import FAMILIES
+from gan.runner import JobRunner
+from gan.store import LIVE_STATUSES, Run, RunNotFound, RunStore
+from gan.trainer import measure_images_per_s, resolve_device
+
+REFRESH_S = 1.0  # live view refresh period
+MAX_POINTS = 2000  # per trace
+STATUS_ICONS = {
+    "created": "⚪", "running": "🟢", "paused": "⏸️", "stopped": "⏹️", "finished": "✅",
+    "failed": "❌", "interrupted": "⚠️", "damaged": "🧨",
+}
+COLORS = {"d_loss_real": "#1f77b4", "d_loss_fake": "#ff7f0e", "g_loss": "#2ca02c", "d_real": "#1f77b4", "d_fake": "#d62728"}
+LABELS = {
+    "d_loss_real": "D loss on real", "d_loss_fake": "D loss on fake", "g_loss": "G loss",
+    "d_real": "mean D(x)", "d_fake": "mean D(G(z))",
+}
+
+
+# -- the process-wide runner ------------------------------------------------------------------
+def _release(runner: JobRunner) -> None:
+    runner.shutdown()
+
+
+@st.cache_resource(on_release=_release, show_spinner=False)
+def get_runner() -> JobRunner:
+    """One runner per server process: every tab and every rerun sees the same jobs."""
+    return JobRunner(RunStore())
+
+
+def get_store() -> RunStore:
+    return get_runner().store
+
+
+@st.cache_resource(show_spinner=False)
+def device_name() -> str:
+    device = resolve_device("auto")
+    if device.type == "cuda":
+        import torch
+
+        return f"CUDA: {torch.cuda.get_device_name(device)}"
+    return {"mps": "Apple MPS", "cpu": "CPU"}[device.type]
+
+
+# -- runs -------------------------------------------------------------------------------------
+def status_text(info: dict) -> str:
+    return f"{STATUS_ICONS.get(info['status'], '')} {info['status']}"
+
+
+def run_label(info: dict) -> str:
+    if info["status"] == "damaged":
+        return f"{info['id']} · damaged"
+    return f"{info['id']} · {info['status']} · epoch {info.get('epochs_done', 0)}/{info.get('epochs', '?')}"
+
+
+def select_run(label: str, infos: list[dict], *, key: str, default: str | None = None, help: str | None = None) -> str | None:
+    """A run picker over ``infos`` (newest first); keeps its choice across reruns."""
+    ids = [i["id"] for i in infos]
+    if not ids:
+        return None
+    labels = {i["id"]: run_label(i) for i in infos}
+    if st.session_state.get(key) not in ids:
+        st.session_state[key] = default if default in ids else ids[0]
+    return st.selectbox(label, ids, key=key, format_func=labels.get, help=help)
+
+
+def open_run(run_id: str) -> Run | None:
+    try:
+        return get_store().open(run_id)
+    except RunNotFound as exc:
+        st.error(str(exc))
+        return None
+
+
+def history(run: Run) -> dict[str, np.ndarray]:
+    """The run's per-step metrics, fetched incrementally: each refresh reads only new steps."""
+    key = f"history:{run.id}"
+    info = run.read_info()
+    cached = st.session_state.get(key)
+    if cached is None or cached["started"] != info.get("started"):
+        cached = {"started": info.get("started"), "columns": {}}
+    last = cached["columns"]["step"][-1] if cached["columns"].get("step", np.empty(0)).size else 0
+    new = run.steps(after=int(last))
+    if new:
+        old = cached["columns"]
+        cached["columns"] = {k: np.concatenate([old[k], v]) if k in old else v for k, v in new.items()}
+    st.session_state[key] = cached
+    return cached["columns"]
+
+
+def config_of(info: dict) -> TrainConfig | None:
+    try:
+        return TrainConfig.from_dict(info["config"])
+    except (KeyError, ConfigError):
+        return None
+
+
+def last_rate(columns: dict) -> float:
+    rates = columns.get("images_per_s", np.empty(0))
+    return float(rates[-1]) if rates.size and np.isfinite(rates[-1]) else 0.0
+
+
+def eta(remaining_steps: int, config: TrainConfig | None, rate: float, active: bool) -> float | None:
+    if not active or not rate or config is None:
+        return None
+    return remaining_steps * config.batch_size / rate
+
+
+def snapshot_grid(run: Run, epoch: int) -> np.ndarray:
+    """The composed snapshot grid of ``epoch`` as a uint8 array."""
+    return np.asarray(Image.open(run.snapshot_png(epoch)))
+
+
+def latest_grid(run: Run) -> tuple[np.ndarray | None, int | None]:
+    """The newest snapshot grid in the store and its epoch."""
+    epochs = run.snapshot_epochs()
+    if not epochs:
+        return None, None
+    return snapshot_grid(run, epochs[-1]), epochs[-1]
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None or not np.isfinite(seconds):
+        return "–"
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
+
+
+# -- figures ----------------------------------------------------------------------------------
+def _x_epochs(columns: dict, steps_per_epoch: int) -> np.ndarray:
+    return columns["step"] / max(steps_per_epoch, 1)
+
+
+def _add_curve(fig: go.Figure, x, columns: dict, name: str, *, label: str | None = None, color: str | None = None,
+               band: bool = True, group: str | None = None) -> None:
+    group = group or name
+    color = color or COLORS.get(name)
+    if band and f"{name}_min" in columns:
+        fig.add_trace(go.Scatter(x=x, y=columns[f"{name}_max"], mode="lines", line=dict(width=0), hoverinfo="skip",
+                                 showlegend=False, legendgroup=group))
+        fig.add_trace(go.Scatter(x=x, y=columns[f"{name}_min"], mode="lines", line=dict(width=0), fill="tonexty",
+                                 fillcolor=_transparent(color), hoverinfo="skip", showlegend=False, legendgroup=group))
+    fig.add_trace(go.Scatter(x=x, y=columns[name], mode="lines", name=label or LABELS.get(name, name),
+                             line=dict(color=color, width=1.6), legendgroup=group, connectgaps=True))
+
+
+def _transparent(color: str | None) -> str:
+    if not color or not color.startswith("#"):
+        return "rgba(128,128,128,0.15)"
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},0.15)"
+
+
+def _layout(fig: go.Figure, *, title: str, y_title: str, revision: str, height: int = 320) -> go.Figure:
+    fig.update_layout(
+        title=title, height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision=revision,
+        xaxis_title="epoch", yaxis_title=y_title, legend=dict(orientation="h", y=-0.25), hovermode="x unified",
+    )
+    return fig
+
+
+def _mark_events(fig: go.Figure, events: list[dict], steps_per_epoch: int) -> None:
+    """A dotted line where the learning rates were changed during a pause."""
+    for event in events:
+        if event["kind"] == "resume" and event["detail"]:
+            text = ", ".join(f"{k} → {v:g}" for k, v in event["detail"].items())
+            fig.add_vline(x=event["step"] / max(steps_per_epoch, 1), line_dash="dot", line_color="gray",
+                          annotation_text=text, annotation_position="top left")
+
+
+def loss_figure(columns: dict, *, steps_per_epoch: int, events: list[dict], revision: str) -> go.Figure:
+    fig = go.Figure()
+    data = downsample(columns, max_points=MAX_POINTS)
+    if data:
+        x = _x_epochs(data, steps_per_epoch)
+        for name in ("d_loss_real", "d_loss_fake", "g_loss"):
+            _add_curve(fig, x, data, name)
+        _mark_events(fig, events, steps_per_epoch)
+    return _layout(fig, title="Losses", y_title="binary cross-entropy", revision=revision)
+
+
+def probability_figure(columns: dict, *, steps_per_epoch: int, events: list[dict], revision: str) -> go.Figure:
+    fig = go.Figure()
+    data = downsample(columns, max_points=MAX_POINTS)
+    if data:
+        x = _x_epochs(data, steps_per_epoch)
+        for name in ("d_real", "d_fake"):
+            _add_curve(fig, x, data, name)
+        _mark_events(fig, events, steps_per_epoch)
+    fig.add_hline(y=0.5, line_dash="dash", line_color="black",
+                  annotation_text="0.5: D cannot tell real from fake", annotation_position="bottom right")
+    fig.update_yaxes(range=[0, 1])
+    return _layout(fig, title="Discriminator's probability that an image is real", y_title="probability", revision=revision)
+
+
+def overlay_figure(runs: list[tuple[str, dict, int]], metric: str) -> go.Figure:
+    """One metric of several runs on one chart: ``runs`` are (label, columns, steps_per_epoch)."""
+    fig = go.Figure()
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+    for i, (label, columns, steps_per_epoch) in enumerate(runs):
+        data = downsample(columns, max_points=MAX_POINTS)
+        if data:
+            _add_curve(fig, _x_epochs(data, steps_per_epoch), data, metric, label=label,
+                       color=palette[i % len(palette)], band=False, group=label)
+    return _layout(fig, title=LABELS.get(metric, metric), y_title=metric, revision="overlay", height=380)
+
+
+def scaled(image: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour enlargement, so that small digits stay crisp in the browser."""
+    return np.kron(image, np.ones((factor, factor), dtype=image.dtype))
+
+
+# -- the config form --------------------------------------------------------------------------
+SECTIONS = {
+    "Model": ("family", "loss", "noise_dim", "noise", "hidden", "leaky_slope", "dropout"),
+    "Training": ("epochs", "batch_size", "lr_g", "lr_d", "real_label", "d_steps"),
+    "Advanced": ("beta1_g", "beta2_g", "beta1_d", "beta2_d", "train_images", "seed", "device",
+                 "snapshot_epochs", "grid_size", "checkpoint_every", "data_dir"),
+}
+# widget bounds tighter than the config allows, where a slider needs them; None: a number box
+SLIDERS = {
+    "noise_dim": (1, 256, 1), "hidden": (8, 1024, 8), "leaky_slope": (0.0, 1.0, 0.01), "dropout": (0.0, 0.9, 0.05),
+    "epochs": (1, 1000, 1), "real_label": (0.05, 1.0, 0.05), "d_steps": (1, 10, 1), "grid_size": (2, 16, 1),
+    "beta1_g": (0.0, 0.99, 0.01), "beta1_d": (0.0, 0.99, 0.01), "beta2_g": (0.9, 0.999, 0.001), "beta2_d": (0.9, 0.999, 0.001),
+    "train_images": (1000, 60000, 1000),
+}
+BATCH_SIZES = [16, 32, 50, 64, 100, 128, 200, 256, 500, 1000]
+REGISTRIES = {"family": FAMILIES, "loss": LOSSES}
+
+
+def _field_widget(f: dataclasses.Field, value, key: str):
+    name, meta = f.name, f.metadata
+    label, help = name.replace("_", " "), meta["help"]
+    if name in REGISTRIES or meta["choices"]:
+        options = sorted(REGISTRIES[name]) if name in REGISTRIES else list(meta["choices"])
+        return st.selectbox(label, options, index=options.index(value) if value in options else 0, key=key, help=help)
+    if name == "batch_size":
+        options = sorted({*BATCH_SIZES, value})
+        return st.select_slider(label, options, value=value, key=key, help=help)
+    if name == "snapshot_epochs":
+        text = st.text_input("snapshot epochs", ", ".join(map(str, value or ())), key=key,
+                             help=help, placeholder="empty: " + ", ".join(map(str, REPORT_SNAPSHOT_EPOCHS)) + " (+ last)")
+        return _parse_epochs(text)
+    if field_kind(f) is str:
+        return st.text_input(label, value, key=key, help=help)
+    if name in SLIDERS:
+        low, high, step = SLIDERS[name]
+        return st.slider(label, low, high, min(max(value, low), high), step, key=key, help=help)
+    if field_kind(f) is float:  # learning rates: small numbers, typed
+        return st.number_input(label, min_value=1e-6, max_value=float(meta["high"]), value=float(value),
+                               step=1e-4, format="%.5f", key=key, help=help)
+    return st.number_input(label, min_value=meta["low"], max_value=meta["high"], value=value, step=1, key=key, help=help)
+
+
+def _parse_epochs(text: str):
+    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
+    try:
+        return tuple(int(p) for p in parts) or None
+    except ValueError:
+        return text  # left to validation, which names the field
+
+
+def config_form(base: TrainConfig, *, key: str) -> dict:
+    """Widgets for every config field, grouped; returns the raw values (validate them next)."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    values = {}
+    for section, names in SECTIONS.items():
+        container = st.expander(section, expanded=section != "Advanced")
+        with container:
+            columns = st.columns(2)
+            for i, name in enumerate(names):
+                with columns[i % 2]:
+                    values[name] = _field_widget(fields[name], getattr(base, name), f"{key}-{name}")
+    return values
+
+
+def validated(values: dict) -> TrainConfig | None:
+    """The config, or None after showing one ``st.error`` per bad field."""
+    try:
+        return TrainConfig.from_dict(values)
+    except ConfigError as exc:
+        for message in exc.errors.values():
+            st.error(message, icon="🚫")
+        return None
+
+
+@st.cache_data(show_spinner="Measuring this machine's speed…", max_entries=64)
+def estimated_images_per_s(family: str, loss: str, hidden: int, noise_dim: int, batch_size: int, d_steps: int, device: str) -> float:
+    config = preset("report-2019", family=family, loss=loss, hidden=hidden, noise_dim=noise_dim, batch_size=batch_size,
+                    d_steps=d_steps, device=device)
+    return measure_images_per_s(config)
+
+
+def time_estimate(config: TrainConfig) -> float:
+    rate = estimated_images_per_s(config.family, config.loss, config.hidden, config.noise_dim, config.batch_size,
+                                  config.d_steps, config.device)
+    return config.epochs * config.steps_per_epoch * config.batch_size / rate
+
+
+def preset_names() -> list[str]:
+    return sorted(PRESETS, key=lambda n: (n != "report-2019", n))
+
+
+def is_live(info: dict) -> bool:
+    return info.get("status") in LIVE_STATUSES
