@@ -16,7 +16,8 @@ venv: $(VENV)/.installed
 
 # Debian's Chromium for the browser test (Playwright cannot download its own browser here)
 browser:
-	@command -v chromium >/dev/null || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
+	@command -v chromium >/dev/null && [ -d /usr/share/fonts/truetype/noto ] || \
+		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium fonts-noto-color-emoji)
 
 dashboard: venv
 	$(VENV)/bin/streamlit run dashboard.py

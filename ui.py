@@ -68,12 +68,13 @@ def run_label(info: dict) -> str:
     return f"{info['id']} · {info['status']} · epoch {info.get('epochs_done', 0)}/{info.get('epochs', '?')}"
 
 
-def select_run(label: str, infos: list[dict], *, key: str, default: str | None = None, help: str | None = None) -> str | None:
+def select_run(label: str, infos: list[dict], *, key: str, default: str | None = None, help: str | None = None,
+               describe=run_label) -> str | None:
     """A run picker over ``infos`` (newest first); keeps its choice across reruns."""
     ids = [i["id"] for i in infos]
     if not ids:
         return None
-    labels = {i["id"]: run_label(i) for i in infos}
+    labels = {i["id"]: describe(i) for i in infos}
     if st.session_state.get(key) not in ids:
         st.session_state[key] = default if default in ids else ids[0]
     return st.selectbox(label, ids, key=key, format_func=labels.get, help=help)
@@ -249,7 +250,7 @@ REGISTRIES = {"family": FAMILIES, "loss": LOSSES}
 
 def _field_widget(f: dataclasses.Field, value, key: str):
     name, meta = f.name, f.metadata
-    label, help = name.replace("_", " "), meta["help"]
+    label, help = _label(name), meta["help"]
     if name in REGISTRIES or meta["choices"]:
         options = sorted(REGISTRIES[name]) if name in REGISTRIES else list(meta["choices"])
         return st.selectbox(label, options, index=options.index(value) if value in options else 0, key=key, help=help)
@@ -269,6 +270,14 @@ def _field_widget(f: dataclasses.Field, value, key: str):
         return st.number_input(label, min_value=1e-6, max_value=float(meta["high"]), value=float(value),
                                step=1e-4, format="%.5f", key=key, help=help)
     return st.number_input(label, min_value=meta["low"], max_value=meta["high"], value=value, step=1, key=key, help=help)
+
+
+def _label(name: str) -> str:
+    """``lr_g`` -> ``lr (G)``: which network a field belongs to, at a glance."""
+    for suffix, network in (("_g", "G"), ("_d", "D")):
+        if name.endswith(suffix):
+            return f"{name[:-2].replace('_', ' ')} ({network})"
+    return name.replace("_", " ")
 
 
 def _parse_epochs(text: str):

@@ -15,13 +15,14 @@ with form:
     st.subheader("New run")
     name = st.selectbox("Preset", ui.preset_names(), key="preset",
                         help="A starting point; every value below can be changed. report-2019 is the 2019 report's GAN.")
+    top = st.container()  # the start button sits above the long form, filled once the form is read
     config = ui.validated(ui.config_form(preset(name), key=f"form-{name}"))
-    if config is not None:
-        seconds = ui.time_estimate(config)
-        st.caption(f"About **{ui.duration(seconds)}** on {ui.device_name()} "
-                   f"({config.epochs} epochs × {config.steps_per_epoch} steps of {config.batch_size} images).")
-    if st.button("▶ Start training", type="primary", disabled=config is None, key="start", width="stretch"):
-        st.session_state["watch"] = runner.start(config)
+    with top:
+        if config is not None:
+            st.caption(f"About **{ui.duration(ui.time_estimate(config))}** on {ui.device_name()} "
+                       f"({config.epochs} epochs × {config.steps_per_epoch} steps of {config.batch_size} images).")
+        if st.button("▶ Start training", type="primary", disabled=config is None, key="start", width="stretch"):
+            st.session_state["watch"] = runner.start(config)
 
 
 def controls(run_id: str, progress) -> None:
@@ -98,6 +99,7 @@ with live:
         default = st.session_state.get("watch") or (own_active[0] if own_active else None) or next(
             (i["id"] for i in infos if ui.is_live(i)), infos[0]["id"])
         run_id = ui.select_run("Watching", infos, key="watch", default=default,
-                               help="Runs of this dashboard and of `python -m gan train` in other processes.")
+                               help="Runs of this dashboard and of `python -m gan train` in other processes.",
+                               describe=lambda info: info["id"])  # the live status is shown below
         was_active = runner.is_active(run_id) or ui.is_live(store.open(run_id).info())
         st.fragment(run_every=ui.REFRESH_S if was_active else None)(live_body)(run_id, was_active)

@@ -1,0 +1,183 @@
+"""End to end in a real browser: `streamlit run dashboard.py`, driven by Playwright in Debian's Chromium.
+
+Runs whenever Chromium and Playwright are installed; under CI=true their absence is a failure.
+Screenshots of every page land in tests/artifacts/ (the README's come from here).
+"""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+def _require_browser():
+    missing = []
+    if not Path(CHROMIUM).exists():
+        missing.append(f"{CHROMIUM} (apt-get install chromium)")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        missing.append("the playwright package")
+    if missing:
+        message = "browser test needs " + " and ".join(missing)
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + "; under CI=true it must run")
+        pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    _require_browser()
+    port = _free_port()
+    log = open(tmp_path / "server.log", "w+")
+    env = {**os.environ, "GAN_RUNS_DIR": str(tmp_path / "runs"), "GAN_CACHE_DIR": str(tmp_path / "cache")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                log.seek(0)
+                pytest.fail("streamlit did not start:\n" + log.read())
+            time.sleep(0.3)
+    yield url, tmp_path / "server.log"
+    process.terminate()
+    process.wait(30)
+    log.close()
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        yield page
+        browser.close()
+
+
+def shoot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def no_exception_box(page):
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator('[data-testid="stException"]').first.inner_text()
+
+
+def progress_text(page) -> str:
+    return page.locator('[data-testid="stProgress"]').first.inner_text()
+
+
+def click(page, label: str) -> None:
+    """Click one of the app's buttons (not Streamlit's own toolbar, which has a Stop too)."""
+    page.locator('[data-testid="stButton"] button', has_text=label).filter(visible=True).first.click()
+
+
+def wait_until(predicate, timeout=60.0, message="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def loss_points(page) -> int:
+    """Points drawn in the loss chart: the longest line path's vertex count."""
+    paths = page.locator('.js-plotly-plot').first.locator("path.js-line")
+    return max((len(re.findall(r"[ML]", paths.nth(i).get_attribute("d") or "")) for i in range(paths.count())), default=0)
+
+
+def grid_src(page) -> str:
+    image = page.locator('[data-testid="stImage"] img').last
+    return image.get_attribute("src") if image.count() else ""
+
+
+def test_train_watch_pause_resume_stop_compare_generate(server, page):
+    url, log_path = server
+    page.goto(url)
+    page.get_by_text("Watch a GAN learn").wait_for()
+    no_exception_box(page)
+    shoot(page, "home")
+
+    # a tiny config: 1,000 training images, so an epoch is ten steps and snapshots come fast
+    page.goto(f"{url}/Train")
+    page.get_by_text("Advanced").click()
+    images_slider = page.locator('input[type=range][aria-label="train images"]')
+    images_slider.focus()
+    images_slider.press("Home")
+    page.get_by_text("× 10 steps of 100 images").wait_for()
+    click(page, "Start training")
+
+    wait_until(lambda: "running" in progress_text(page), message="the job to run")
+    wait_until(lambda: loss_points(page) > 5, message="points in the loss chart")
+    first_grid = grid_src(page)
+    wait_until(lambda: grid_src(page) not in ("", first_grid), message="the grid to change")
+    shoot(page, "train")
+
+    click(page, "Pause")
+    wait_until(lambda: "paused" in progress_text(page), message="pause")
+    step = re.search(r"step ([\d,]+)", progress_text(page)).group(1)
+    time.sleep(2)
+    assert re.search(r"step ([\d,]+)", progress_text(page)).group(1) == step  # nothing moves while paused
+    click(page, "Resume")
+    wait_until(lambda: "running" in progress_text(page), message="resume")
+    click(page, "Stop")
+    wait_until(lambda: "stopped" in progress_text(page), message="stop")
+    no_exception_box(page)
+
+    page.goto(f"{url}/Compare")
+    page.get_by_text("Snapshots side by side").wait_for()
+    wait_until(lambda: page.locator('[data-testid="stImage"] img').count() >= 3, message="compare grids")
+    no_exception_box(page)
+    shoot(page, "compare")
+
+    page.goto(f"{url}/Generate")
+    page.get_by_text("One digit, your noise").wait_for()
+    digit = page.locator('[data-testid="stImage"] img').first
+    before = digit.get_attribute("src")
+    slider = page.locator('input[type=range][aria-label="z[0]"]')
+    slider.focus()
+    slider.press("Home")
+    wait_until(lambda: page.locator('[data-testid="stImage"] img').first.get_attribute("src") != before,
+               message="the generated digit to change")
+    no_exception_box(page)
+    shoot(page, "generate")
+
+    page.goto(f"{url}/Runs")
+    page.get_by_text("Overlay curves").wait_for()
+    no_exception_box(page)
+    shoot(page, "runs")
+
+    log = log_path.read_text()
+    assert "Traceback" not in log and "missing ScriptRunContext" not in log, log
