@@ -19,8 +19,9 @@ from gan.runner import JobRunner
 from gan.store import LIVE_STATUSES, Run, RunNotFound, RunStore
 from gan.trainer import measure_images_per_s, resolve_device
 
-REFRESH_S = 1.0  # live view refresh period
-MAX_POINTS = 2000  # per trace
+REFRESH_S = 2.0  # live view refresh period: often enough to feel live, rare enough to leave the CPU to training
+MAX_POINTS = 2000  # per trace, for charts drawn once
+LIVE_POINTS = 600  # per trace, for charts redrawn every refresh
 STATUS_ICONS = {
     "created": "⚪", "running": "🟢", "paused": "⏸️", "stopped": "⏹️", "finished": "✅",
     "failed": "❌", "interrupted": "⚠️", "damaged": "🧨",
@@ -188,9 +189,10 @@ def _mark_events(fig: go.Figure, events: list[dict], steps_per_epoch: int) -> No
                           annotation_text=text, annotation_position="top left")
 
 
-def loss_figure(columns: dict, *, steps_per_epoch: int, events: list[dict], revision: str) -> go.Figure:
+def loss_figure(columns: dict, *, steps_per_epoch: int, events: list[dict], revision: str,
+                max_points: int = MAX_POINTS) -> go.Figure:
     fig = go.Figure()
-    data = downsample(columns, max_points=MAX_POINTS)
+    data = downsample(columns, max_points=max_points)
     if data:
         x = _x_epochs(data, steps_per_epoch)
         for name in ("d_loss_real", "d_loss_fake", "g_loss"):
@@ -199,9 +201,10 @@ def loss_figure(columns: dict, *, steps_per_epoch: int, events: list[dict], revi
     return _layout(fig, title="Losses", y_title="binary cross-entropy", revision=revision)
 
 
-def probability_figure(columns: dict, *, steps_per_epoch: int, events: list[dict], revision: str) -> go.Figure:
+def probability_figure(columns: dict, *, steps_per_epoch: int, events: list[dict], revision: str,
+                       max_points: int = MAX_POINTS) -> go.Figure:
     fig = go.Figure()
-    data = downsample(columns, max_points=MAX_POINTS)
+    data = downsample(columns, max_points=max_points)
     if data:
         x = _x_epochs(data, steps_per_epoch)
         for name in ("d_real", "d_fake"):

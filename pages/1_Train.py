@@ -80,10 +80,10 @@ def live_body(run_id: str, was_active: bool) -> None:
         return
     events = run.events()
     c1, c2 = st.columns(2)
-    c1.plotly_chart(ui.loss_figure(columns, steps_per_epoch=config.steps_per_epoch, events=events, revision=run_id),
-                    key="train-losses", config={"displaylogo": False})
-    c2.plotly_chart(ui.probability_figure(columns, steps_per_epoch=config.steps_per_epoch, events=events, revision=run_id),
-                    key="train-probabilities", config={"displaylogo": False})
+    chart = dict(steps_per_epoch=config.steps_per_epoch, events=events, revision=run_id,
+                 max_points=ui.LIVE_POINTS if active else ui.MAX_POINTS)
+    c1.plotly_chart(ui.loss_figure(columns, **chart), key="train-losses", config={"displaylogo": False})
+    c2.plotly_chart(ui.probability_figure(columns, **chart), key="train-probabilities", config={"displaylogo": False})
     grid, epoch = (progress.grid, progress.grid_epoch) if progress and progress.grid is not None else ui.latest_grid(run)
     if grid is not None:
         label = f"epoch {epoch:g}" if float(epoch).is_integer() else f"epoch {epoch:.2f} (live)"
