@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from gan.config import PRESETS, REPORT_SNAPSHOT_EPOCHS, ConfigError, TrainConfig, field_kind, preset
+from gan.config import PRESETS, REPORT_SNAPSHOT_EPOCHS, ConfigError, TrainConfig, applicable_fields, field_kind, preset
 from gan.history import downsample
 from gan.losses import LOSSES
 from gan.models import FAMILIES
@@ -26,10 +26,12 @@ STATUS_ICONS = {
     "created": "⚪", "running": "🟢", "paused": "⏸️", "stopped": "⏹️", "finished": "✅",
     "failed": "❌", "interrupted": "⚠️", "damaged": "🧨",
 }
-COLORS = {"d_loss_real": "#1f77b4", "d_loss_fake": "#ff7f0e", "g_loss": "#2ca02c", "d_real": "#1f77b4", "d_fake": "#d62728"}
+COLORS = {"d_loss_real": "#1f77b4", "d_loss_fake": "#ff7f0e", "g_loss": "#2ca02c", "d_real": "#1f77b4",
+          "d_fake": "#d62728", "wasserstein": "#9467bd", "gradient_penalty": "#8c564b"}
 LABELS = {
     "d_loss_real": "D loss on real", "d_loss_fake": "D loss on fake", "g_loss": "G loss",
     "d_real": "mean D(x)", "d_fake": "mean D(G(z))",
+    "wasserstein": "Wasserstein estimate", "gradient_penalty": "gradient penalty",
 }
 
 
@@ -189,31 +191,44 @@ def _mark_events(fig: go.Figure, events: list[dict], steps_per_epoch: int) -> No
                           annotation_text=text, annotation_position="top left")
 
 
-def loss_figure(columns: dict, *, steps_per_epoch: int, events: list[dict], revision: str,
+def _curves_figure(columns: dict, names: tuple[str, ...], *, steps_per_epoch: int, events: list[dict],
+                   max_points: int) -> go.Figure:
+    fig = go.Figure()
+    data = downsample({k: v for k, v in columns.items() if k in ("step", *names)}, max_points=max_points)
+    if data:
+        x = _x_epochs(data, steps_per_epoch)
+        for name in names:
+            if name in data:
+                _add_curve(fig, x, data, name)
+        _mark_events(fig, events, steps_per_epoch)
+    return fig
+
+
+def loss_figure(columns: dict, *, loss: str, steps_per_epoch: int, events: list[dict], revision: str,
                 max_points: int = MAX_POINTS) -> go.Figure:
-    fig = go.Figure()
-    data = downsample(columns, max_points=max_points)
-    if data:
-        x = _x_epochs(data, steps_per_epoch)
-        for name in ("d_loss_real", "d_loss_fake", "g_loss"):
-            _add_curve(fig, x, data, name)
-        _mark_events(fig, events, steps_per_epoch)
-    return _layout(fig, title="Losses", y_title="binary cross-entropy", revision=revision)
+    fig = _curves_figure(columns, ("d_loss_real", "d_loss_fake", "g_loss"), steps_per_epoch=steps_per_epoch,
+                         events=events, max_points=max_points)
+    return _layout(fig, title="Losses", y_title=LOSSES[loss].unit, revision=revision)
 
 
-def probability_figure(columns: dict, *, steps_per_epoch: int, events: list[dict], revision: str,
-                       max_points: int = MAX_POINTS) -> go.Figure:
-    fig = go.Figure()
-    data = downsample(columns, max_points=max_points)
-    if data:
-        x = _x_epochs(data, steps_per_epoch)
-        for name in ("d_real", "d_fake"):
-            _add_curve(fig, x, data, name)
-        _mark_events(fig, events, steps_per_epoch)
+def score_figure(columns: dict, *, loss: str, steps_per_epoch: int, events: list[dict], revision: str,
+                 max_points: int = MAX_POINTS) -> go.Figure:
+    """Mean D(x) and D(G(z)): a probability with the 0.5 equilibrium line where the loss makes one."""
+    fig = _curves_figure(columns, ("d_real", "d_fake"), steps_per_epoch=steps_per_epoch, events=events,
+                         max_points=max_points)
+    if not LOSSES[loss].probability:
+        return _layout(fig, title="Critic's mean score on real and fake images", y_title="score", revision=revision)
     fig.add_hline(y=0.5, line_dash="dash", line_color="black",
                   annotation_text="0.5: D cannot tell real from fake", annotation_position="bottom right")
     fig.update_yaxes(range=[0, 1])
     return _layout(fig, title="Discriminator's probability that an image is real", y_title="probability", revision=revision)
+
+
+def wasserstein_figure(columns: dict, *, steps_per_epoch: int, events: list[dict], revision: str,
+                       max_points: int = MAX_POINTS) -> go.Figure:
+    fig = _curves_figure(columns, ("wasserstein", "gradient_penalty"), steps_per_epoch=steps_per_epoch,
+                         events=events, max_points=max_points)
+    return _layout(fig, title="Wasserstein estimate and gradient penalty", y_title="critic units", revision=revision)
 
 
 def overlay_figure(runs: list[tuple[str, dict, int]], metric: str) -> go.Figure:
@@ -235,8 +250,8 @@ def scaled(image: np.ndarray, factor: int) -> np.ndarray:
 
 # -- the config form --------------------------------------------------------------------------
 SECTIONS = {
-    "Model": ("family", "loss", "noise_dim", "noise", "hidden", "leaky_slope", "dropout"),
-    "Training": ("epochs", "batch_size", "lr_g", "lr_d", "real_label", "d_steps"),
+    "Model": ("family", "loss", "conditional", "noise", "noise_dim", "hidden", "leaky_slope", "dropout"),
+    "Training": ("epochs", "batch_size", "lr_g", "lr_d", "real_label", "d_steps", "gp_weight"),
     "Advanced": ("beta1_g", "beta2_g", "beta1_d", "beta2_d", "train_images", "seed", "device",
                  "snapshot_epochs", "grid_size", "checkpoint_every", "data_dir"),
 }
@@ -244,6 +259,7 @@ SECTIONS = {
 SLIDERS = {
     "noise_dim": (1, 256, 1), "hidden": (8, 1024, 8), "leaky_slope": (0.0, 1.0, 0.01), "dropout": (0.0, 0.9, 0.05),
     "epochs": (1, 1000, 1), "real_label": (0.05, 1.0, 0.05), "d_steps": (1, 10, 1), "grid_size": (2, 16, 1),
+    "gp_weight": (0.0, 50.0, 0.5),
     "beta1_g": (0.0, 0.99, 0.01), "beta1_d": (0.0, 0.99, 0.01), "beta2_g": (0.9, 0.999, 0.001), "beta2_d": (0.9, 0.999, 0.001),
     "train_images": (1000, 60000, 1000),
 }
@@ -257,6 +273,8 @@ def _field_widget(f: dataclasses.Field, value, key: str):
     if name in REGISTRIES or meta["choices"]:
         options = sorted(REGISTRIES[name]) if name in REGISTRIES else list(meta["choices"])
         return st.selectbox(label, options, index=options.index(value) if value in options else 0, key=key, help=help)
+    if field_kind(f) is bool:
+        return st.toggle(label, value, key=key, help=help)
     if name == "batch_size":
         options = sorted({*BATCH_SIZES, value})
         return st.select_slider(label, options, value=value, key=key, help=help)
@@ -292,16 +310,22 @@ def _parse_epochs(text: str):
 
 
 def config_form(base: TrainConfig, *, key: str) -> dict:
-    """Widgets for every config field, grouped; returns the raw values (validate them next)."""
+    """Widgets for the config fields that apply to the chosen family and loss, grouped; the others
+    keep ``base``'s values. Returns the raw values (validate them next)."""
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    values = {}
+    values = base.to_dict()
+    shown = None  # known once family and loss (the first two widgets) are chosen
     for section, names in SECTIONS.items():
-        container = st.expander(section, expanded=section != "Advanced")
-        with container:
-            columns = st.columns(2)
-            for i, name in enumerate(names):
-                with columns[i % 2]:
+        with st.expander(section, expanded=section != "Advanced"):
+            columns, drawn = st.columns(2), 0
+            for name in names:
+                if shown is not None and name not in shown:
+                    continue
+                with columns[drawn % 2]:
                     values[name] = _field_widget(fields[name], getattr(base, name), f"{key}-{name}")
+                drawn += 1
+                if name == "loss":
+                    shown = applicable_fields(values["family"], values["loss"])
     return values
 
 

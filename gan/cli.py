@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import json
 import signal
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from gan.config import PRESETS, ConfigError, TrainConfig, field_kind, preset
-from gan.images import grid_image, png_bytes, to_uint8
+from gan.images import grid_image, npy_bytes, png_bytes, to_uint8
 from gan.runner import continue_config, execute
 from gan.store import RunNotFound, RunStore, atomic_write
 from gan.sampling import sample
@@ -44,6 +43,10 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         kind = field_kind(f)
         meta = f.metadata
         extra = f" [{meta['low']}..{meta['high']}]" if meta["low"] is not None and kind is not tuple else ""
+        if kind is bool:
+            group.add_argument(_flag(f.name), dest=f.name, default=None, action=argparse.BooleanOptionalAction,
+                               help=meta["help"])
+            continue
         group.add_argument(
             _flag(f.name), dest=f.name, default=None, metavar=f.name.upper() if not meta["choices"] else None,
             type=_epochs_list if kind is tuple else kind, choices=meta["choices"], help=meta["help"] + extra,
@@ -75,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--n", type=int, required=True, help="Number of images, 1..100000.")
     sample.add_argument("--out", type=Path, required=True, help="Output file, .npy or .png.")
     sample.add_argument("--seed", type=int, default=0, help="Noise seed (default 0).")
+    sample.add_argument("--digit", type=int, help="Conditional runs: draw only this digit (default: labels cycle "
+                        "0..9 and FILE.labels.npy is written beside a .npy).")
     return parser
 
 
@@ -170,11 +175,11 @@ def cmd_sample(args, store: RunStore) -> int:
         raise ValueError(f"--n must be in [1, 100000], got {args.n}")
     if args.out.suffix not in (".npy", ".png"):
         raise ValueError(f"--out must end in .npy or .png, got {args.out.name}")
-    images = sample(store.open(args.run), args.n, epoch=args.epoch, seed=args.seed)
+    images, labels = sample(store.open(args.run), args.n, epoch=args.epoch, seed=args.seed, digit=args.digit)
     if args.out.suffix == ".npy":
-        buffer = io.BytesIO()
-        np.save(buffer, to_uint8(images), allow_pickle=False)
-        atomic_write(args.out, buffer.getvalue())
+        atomic_write(args.out, npy_bytes(to_uint8(images)))
+        if labels is not None and args.digit is None:
+            atomic_write(args.out.with_suffix(".labels.npy"), npy_bytes(labels.numpy().astype(np.uint8)))
     else:
         atomic_write(args.out, png_bytes(grid_image(images, nrow=int(np.ceil(np.sqrt(args.n))))))
     print(f"wrote {args.n} images to {args.out}")

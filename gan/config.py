@@ -33,14 +33,18 @@ def _spec(default, help, *, low=None, high=None, choices=None, low_open=False, h
 @dataclass(frozen=True)
 class TrainConfig:
     # what to train
-    family: str = _spec("mlp", "Model family (one file in gan/models, listed in its registry).")
-    loss: str = _spec("bce", "Adversarial loss. bce: the report's non-saturating loss with binary cross-entropy.")
+    family: str = _spec("mlp", "Model family: mlp (the report's one-hidden-layer GAN) or dcgan (convolutional, sharper digits).")
+    conditional: bool = _spec(False, "Condition G and D on the digit label, so you can ask the generator for a given digit.")
+    loss: str = _spec(
+        "bce", "Adversarial loss. bce: the report's non-saturating GAN loss; lsgan: least squares, smoother gradients; "
+        "hinge: margin loss of SAGAN/BigGAN; wgan-gp: Wasserstein critic with gradient penalty, the most stable.",
+    )
     noise_dim: int = _spec(100, "Length of the noise vector z fed to the generator.", low=1, high=1024)
     noise: str = _spec(
         "uniform", "Noise distribution: uniform in (-1, 1) as in the report, or standard normal.",
         choices=("uniform", "normal"),
     )
-    hidden: int = _spec(128, "Units in each model's hidden layer: more capacity, slower steps.", low=8, high=4096)
+    hidden: int = _spec(128, "Width of the models: hidden units (mlp) or base channels (dcgan). More capacity, slower steps.", low=8, high=4096)
     leaky_slope: float = _spec(0.01, "Negative slope of LeakyReLU; keeps gradients alive for negative inputs.", low=0.0, high=1.0)
     dropout: float = _spec(0.2, "Dropout after the hidden layer: regularises D, adds noise to G.", low=0.0, high=0.9)
     # how to train
@@ -56,7 +60,8 @@ class TrainConfig:
         0.9, "Target for real images in D's loss; below 1 (label smoothing) keeps D from overconfidence.",
         low=0.0, high=1.0, low_open=True,
     )
-    d_steps: int = _spec(1, "Discriminator updates per generator update.", low=1, high=10)
+    d_steps: int = _spec(1, "Discriminator (critic) updates per generator update; WGAN-GP wants about 5.", low=1, high=10)
+    gp_weight: float = _spec(10.0, "Weight of WGAN-GP's gradient penalty, which keeps the critic 1-Lipschitz.", low=0.0, high=100.0)
     train_images: int = _spec(
         MNIST_TRAIN_SIZE, "How many training images to use (the first N); fewer for quick experiments.",
         low=1, high=MNIST_TRAIN_SIZE,
@@ -156,8 +161,20 @@ def _check_registries(config: TrainConfig, errors: dict[str, str]) -> dict[str, 
 
 
 def field_kind(f: dataclasses.Field) -> type:
-    """int, float, str or tuple: what a field holds (its annotation, as a type)."""
-    return {"int": int, "float": float, "str": str}.get(f.type, tuple)
+    """bool, int, float, str or tuple: what a field holds (its annotation, as a type)."""
+    return {"bool": bool, "int": int, "float": float, "str": str}.get(f.type, tuple)
+
+
+def applicable_fields(family: str, loss: str) -> set[str]:
+    """The fields that matter for this family and loss (the others are ignored by them)."""
+    from gan.losses import LOSSES
+    from gan.models import FAMILIES
+
+    all_names = {f.name for f in dataclasses.fields(TrainConfig)}
+    family_specific = {n for module in FAMILIES.values() for n in module.CONFIG_FIELDS}
+    loss_specific = {n for loss in LOSSES.values() for n in loss.CONFIG_FIELDS}
+    used = set(FAMILIES[family].CONFIG_FIELDS) | set(LOSSES[loss].CONFIG_FIELDS)
+    return (all_names - family_specific - loss_specific) | used
 
 
 def _describe_range(f: dataclasses.Field) -> str:
@@ -177,6 +194,8 @@ def _check_type(f: dataclasses.Field, value: Any) -> str | None:
         if not isinstance(value, (list, tuple)) or not all(_is_int(v) for v in value):
             return f"{f.name} must be a list of whole epochs, got {value!r:.80}"
         return None
+    if kind is bool:
+        return None if isinstance(value, bool) else f"{f.name} must be true or false, got {value!r:.80}"
     ok = {int: _is_int, float: _is_number, str: lambda v: isinstance(v, str)}[kind](value)
     return None if ok else f"{f.name} must be {kind.__name__} {_describe_range(f)}, got {value!r:.80}"
 
@@ -191,7 +210,7 @@ def _check_field(f: dataclasses.Field, value: Any) -> str | None:
         return f"{f.name} entries must be {_describe_range(f)}, got {bad[0]}" if bad else None
     if m["choices"]:
         return None if value in m["choices"] else f"{f.name} must be {_describe_range(f)}, got {value!r:.80}"
-    if m["low"] is None:
+    if m["low"] is None:  # free text and booleans
         return None
     low_ok = value > m["low"] if m["low_open"] else value >= m["low"]
     high_ok = value < m["high"] if m["high_open"] else value <= m["high"]
@@ -206,13 +225,24 @@ def _is_number(v: Any) -> bool:
     return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
 
 
+_DCGAN = dict(
+    family="dcgan", loss="bce", batch_size=64, noise_dim=64, noise="normal", hidden=32, leaky_slope=0.2,
+    dropout=0.0, lr_g=0.0002, lr_d=0.0002, beta1_g=0.5, beta2_g=0.999, beta1_d=0.5, beta2_d=0.999,
+    real_label=0.9, epochs=10, snapshot_epochs=(0, 1, 2, 3, 5, 10),
+)
 PRESETS: dict[str, dict[str, Any]] = {
-    # The 2019 course report's vanilla GAN, as it was trained
+    # The 2019 report's vanilla GAN, as it was trained
     "report-2019": dict(
         family="mlp", loss="bce", batch_size=100, noise_dim=100, noise="uniform", hidden=128,
         leaky_slope=0.01, dropout=0.2, lr_g=0.002, lr_d=0.002, beta1_g=0.9, beta2_g=0.999,
         beta1_d=0.9, beta2_d=0.999, real_label=0.9, epochs=500,
     ),
+    # convolutional, with the DCGAN paper's Adam settings: sharp digits within a few epochs on a CPU
+    "dcgan": _DCGAN,
+    # the same DCGAN conditioned on the digit: ask it for a 7 and it draws a 7
+    "cgan": {**_DCGAN, "conditional": True},
+    # a Wasserstein critic with gradient penalty, with the paper's 5 critic steps and Adam (0.5, 0.9)
+    "wgan-gp": {**_DCGAN, "loss": "wgan-gp", "beta2_g": 0.9, "beta2_d": 0.9, "d_steps": 5, "gp_weight": 10.0},
 }
 
 

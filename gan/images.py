@@ -29,6 +29,13 @@ def png_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def npy_bytes(array: np.ndarray) -> bytes:
+    """``.npy`` file contents (never pickled)."""
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
 def gif_bytes(frames: list[np.ndarray], *, seconds_per_frame: float = 0.5) -> bytes:
     """An animated GIF of equally sized uint8 frames, looping forever."""
     pictures = [Image.fromarray(f) for f in frames]

@@ -30,14 +30,14 @@ def continue_config(run: Run, epochs: int | None) -> TrainConfig:
 
 
 def execute(run: Run, *, resume: bool = False, control: TrainControl | None = None,
-            callbacks: list[tuple[str, object]] = (), images=None) -> str:
+            callbacks: list[tuple[str, object]] = ()) -> str:
     """Train ``run`` in this thread (from its last checkpoint if ``resume``) and record it.
 
     Returns ``"finished"`` or ``"stopped"``; an exception marks the run failed and propagates.
     """
     writer = None
     try:
-        trainer = Trainer(run.config(), control=control, images=images)
+        trainer = Trainer(run.config(), control=control)
         if resume:
             trainer.load_state_dict(run.load_checkpoint())
         writer = StoreWriter(run, trainer)

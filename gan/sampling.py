@@ -6,6 +6,7 @@ import torch
 
 from gan.config import TrainConfig
 from gan.models import build_models
+from gan.models.conditioning import NUM_CLASSES
 from gan.store import Run
 from gan.trainer import sample_noise
 
@@ -20,14 +21,29 @@ def load_generator(run: Run, epoch: int | None = None) -> tuple[torch.nn.Module,
 
 
 @torch.no_grad()
-def generate(G: torch.nn.Module, noise: torch.Tensor, *, chunk: int = 1000) -> torch.Tensor:
+def generate(G: torch.nn.Module, noise: torch.Tensor, labels: torch.Tensor | None = None, *, chunk: int = 1000) -> torch.Tensor:
     """Images in [-1, 1], (N, 1, 28, 28), generated in chunks to bound memory."""
-    return torch.cat([G(part) for part in noise.split(chunk)])
+    label_parts = labels.split(chunk) if labels is not None else [None] * len(noise.split(chunk))
+    return torch.cat([G(part, y) for part, y in zip(noise.split(chunk), label_parts)])
 
 
-def sample(run: Run, n: int, *, epoch: int | None = None, seed: int = 0) -> torch.Tensor:
+def sample_labels(config: TrainConfig, n: int, digit: int | None = None) -> torch.Tensor | None:
+    """Labels for ``n`` samples of a conditional model: all ``digit``, or cycling 0..9; None if unconditional."""
+    if not config.conditional:
+        if digit is not None:
+            raise ValueError("digit is only for conditional runs (this run was trained without labels)")
+        return None
+    if digit is not None and not 0 <= digit < NUM_CLASSES:
+        raise ValueError(f"digit must be in [0, {NUM_CLASSES - 1}], got {digit}")
+    return torch.full((n,), digit) if digit is not None else torch.arange(n) % NUM_CLASSES
+
+
+def sample(run: Run, n: int, *, epoch: int | None = None, seed: int = 0,
+           digit: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``n`` images from the run's generator and the labels they were asked for (None if unconditional)."""
     G, config = load_generator(run, epoch)
-    return generate(G, sample_noise(config, n, torch.Generator().manual_seed(seed)))
+    labels = sample_labels(config, n, digit)
+    return generate(G, noise_from_seed(config, seed, n), labels), labels
 
 
 def noise_from_seed(config: TrainConfig, seed: int, n: int = 1) -> torch.Tensor:

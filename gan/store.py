@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from gan.config import ConfigError, TrainConfig
-from gan.images import grid_image, png_bytes
+from gan.images import grid_image, npy_bytes, png_bytes
 
 LIVE_STATUSES = ("running", "paused")
 STATUSES = ("running", "paused", "stopped", "finished", "failed", "interrupted", "damaged")
@@ -211,9 +211,7 @@ class Run:
     # -- snapshots ----------------------------------------------------------------------------
     def save_snapshot(self, epoch: int, images: torch.Tensor, nrow: int) -> None:
         arrays = images.reshape(-1, 28, 28).numpy().astype(np.float32)
-        buffer = io.BytesIO()
-        np.save(buffer, arrays, allow_pickle=False)
-        atomic_write(self.path / "snapshots" / f"epoch-{epoch:04d}.npy", buffer.getvalue())
+        atomic_write(self.path / "snapshots" / f"epoch-{epoch:04d}.npy", npy_bytes(arrays))
         atomic_write(self.path / "snapshots" / f"epoch-{epoch:04d}.png", png_bytes(grid_image(images, nrow)))
 
     def snapshot_epochs(self) -> list[int]:

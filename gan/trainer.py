@@ -16,10 +16,12 @@ import torch
 
 from gan.config import TrainConfig
 from gan.data import load_mnist, to_training_tensor
-from gan.losses import LOSSES
+from gan.losses import LOSSES, gradient_penalty
 from gan.models import build_models
+from gan.models.conditioning import NUM_CLASSES
 
 METRICS = ("d_loss_real", "d_loss_fake", "g_loss", "d_real", "d_fake")
+PENALTY_METRICS = ("wasserstein", "gradient_penalty")  # logged by losses with a gradient penalty
 EVENTS = ("on_train_start", "on_log", "on_preview", "on_snapshot", "on_epoch_end", "on_pause", "on_resume", "on_train_end")
 CHECKPOINT_FORMAT = 1
 
@@ -42,10 +44,14 @@ def sample_noise(config: TrainConfig, n: int, generator: torch.Generator, device
     return torch.randn(n, config.noise_dim, generator=generator, device=device)
 
 
-def fixed_noise(config: TrainConfig) -> torch.Tensor:
-    """The snapshot batch: a function of the seed alone, so runs can be compared point by point."""
+def fixed_noise(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The snapshot batch and its labels: a function of the seed alone, so runs can be compared point
+    by point. Conditional runs get one row per digit, each row the same ``grid_size`` noise vectors."""
     generator = torch.Generator().manual_seed(config.seed + 1)
-    return sample_noise(config, config.grid_size**2, generator)
+    if not config.conditional:
+        return sample_noise(config, config.grid_size**2, generator), None
+    row = sample_noise(config, config.grid_size, generator)
+    return row.repeat(NUM_CLASSES, 1), torch.arange(NUM_CLASSES).repeat_interleave(config.grid_size)
 
 
 class TrainControl:
@@ -89,7 +95,8 @@ class TrainControl:
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, *, images: torch.Tensor | None = None, control: TrainControl | None = None,
+    def __init__(self, config: TrainConfig, *, images: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                 control: TrainControl | None = None,
                  log_every: int = 50, log_seconds: float = 1.0, preview_seconds: float = 2.0):
         self.config = config.validate()
         self.device = resolve_device(config.device)
@@ -100,10 +107,16 @@ class Trainer:
         self.opt_d = self._adam(self.D, config.lr_d, (config.beta1_d, config.beta2_d))
         # shuffling and training noise get their own generator; dropout uses torch's global one
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
-        self.fixed_noise = fixed_noise(config).to(self.device)
+        noise, noise_labels = fixed_noise(config)
+        self.fixed_noise = noise.to(self.device)
+        self.fixed_labels = noise_labels.to(self.device) if noise_labels is not None else None
         if images is None:
-            images, _ = load_mnist("train", config.data_dir or None)
+            images, labels = load_mnist("train", config.data_dir or None)
         self.data = to_training_tensor(images[: config.train_images], self.device)
+        if config.conditional and labels is None:
+            raise ValueError("a conditional config needs the training labels")
+        self.labels = labels[: config.train_images].to(self.device) if config.conditional else None
+        self.metric_names = METRICS + (PENALTY_METRICS if self.loss.gradient_penalty else ())
         self.control = control or TrainControl()
         self.log_every, self.log_seconds, self.preview_seconds = log_every, log_seconds, preview_seconds
         self._last_preview = time.perf_counter()
@@ -160,8 +173,10 @@ class Trainer:
                 if not self._wait_while_paused():
                     return False
                 clock = _Clock()
-            real = self.data.index_select(0, self.perm[self.batch * b : (self.batch + 1) * b])
-            pending.append(self.train_step(real, update_g=(self.step + 1) % self.config.d_steps == 0))
+            index = self.perm[self.batch * b : (self.batch + 1) * b]
+            real = self.data.index_select(0, index)
+            labels = self.labels.index_select(0, index) if self.labels is not None else None
+            pending.append(self.train_step(real, labels, update_g=(self.step + 1) % self.config.d_steps == 0))
             self.batch, self.step = self.batch + 1, self.step + 1
             if len(pending) >= self.log_every or clock.elapsed() >= self.log_seconds:
                 self.flush(pending, clock)
@@ -169,30 +184,41 @@ class Trainer:
         self.flush(pending, clock)
         return True
 
-    def train_step(self, real: torch.Tensor, *, update_g: bool = True) -> torch.Tensor:
-        """One D update and (every ``d_steps`` batches) one G update; returns the METRICS."""
-        G, D, cfg = self.G, self.D, self.config
+    def train_step(self, real: torch.Tensor, labels: torch.Tensor | None = None, *, update_g: bool = True) -> torch.Tensor:
+        """One D update and (every ``d_steps`` batches) one G update; returns ``metric_names``' values.
+
+        A conditional model draws its fakes with the real batch's labels, so both halves of D's
+        batch (and the gradient penalty's mixtures) share one label distribution.
+        """
+        G, D, cfg, loss = self.G, self.D, self.config, self.loss
         z = sample_noise(cfg, real.shape[0], self.generator)
         with torch.set_grad_enabled(update_g):
-            fake = G(z)
+            fake = G(z, labels)
 
-        # (1) Update D: maximise log D(x) + log(1 - D(G(z)))
-        real_logits, fake_logits = D(real), D(fake.detach())
-        loss_real, loss_fake = self.loss.discriminator(real_logits, fake_logits, cfg)
+        # (1) Update D: maximise log D(x) + log(1 - D(G(z))) (or the chosen loss's equivalent)
+        real_out, fake_out = D(real, labels), D(fake.detach(), labels)
+        loss_real, loss_fake = loss.discriminator(real_out, fake_out, cfg)
+        d_loss = loss_real + loss_fake
+        if loss.gradient_penalty:
+            penalty = gradient_penalty(D, real, fake.detach(), labels, generator=self.generator)
+            d_loss = d_loss + cfg.gp_weight * penalty
         self.opt_d.zero_grad(set_to_none=True)
-        (loss_real + loss_fake).backward()
+        d_loss.backward()
         self.opt_d.step()
 
         # (2) Update G: maximise log D(G(z)), the non-saturating form of minimising log(1 - D(G(z)))
         if update_g:
-            g_loss = self.loss.generator(D(fake), cfg)
+            g_loss = loss.generator(D(fake, labels), cfg)
             self.opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             self.opt_g.step()
         else:
             g_loss = torch.full((), math.nan, device=self.device)
         with torch.no_grad():
-            return torch.stack([loss_real, loss_fake, g_loss, real_logits.sigmoid().mean(), fake_logits.sigmoid().mean()])
+            values = [loss_real, loss_fake, g_loss, loss.score(real_out).mean(), loss.score(fake_out).mean()]
+            if loss.gradient_penalty:
+                values += [-(loss_real + loss_fake), penalty]  # mean D(x) - mean D(G(z)), the distance estimate
+            return torch.stack(values)
 
     def flush(self, pending: list[torch.Tensor], clock: "_Clock") -> None:
         """Hand the buffered steps to listeners: one device-to-host copy per flush, not per step."""
@@ -204,7 +230,7 @@ class Trainer:
         self.images_per_s = len(pending) * self.config.batch_size / max(seconds, 1e-9)
         first = self.step - len(pending) + 1
         rows = [
-            {"step": first + i, "epoch": self.epoch + 1, **dict(zip(METRICS, v)), "images_per_s": self.images_per_s}
+            {"step": first + i, "epoch": self.epoch + 1, **dict(zip(self.metric_names, v)), "images_per_s": self.images_per_s}
             for i, v in enumerate(values)
         ]
         pending.clear()
@@ -213,7 +239,7 @@ class Trainer:
             # a live look at the fixed noise between snapshots, for listeners that want one
             self._last_preview = time.perf_counter()
             self.fire("on_preview", epoch=self.epoch + self.batch / max(self.config.steps_per_epoch, 1),
-                      images=self.generate(self.fixed_noise))
+                      images=self.fixed_grid())
 
     def _wait_while_paused(self) -> bool:
         """Block while paused; False if a stop request came instead."""
@@ -237,16 +263,20 @@ class Trainer:
 
     # -- samples ------------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, noise: torch.Tensor) -> torch.Tensor:
-        """Images in [-1, 1] from ``noise``, with dropout off."""
+    def generate(self, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [-1, 1] from ``noise`` (and ``labels`` for a conditional model), in eval mode."""
         self.G.eval()
         try:
-            return self.G(noise.to(self.device)).float().cpu()
+            labels = labels.to(self.device) if labels is not None else None
+            return self.G(noise.to(self.device), labels).float().cpu()
         finally:
             self.G.train()
 
+    def fixed_grid(self) -> torch.Tensor:
+        return self.generate(self.fixed_noise, self.fixed_labels)
+
     def snapshot(self) -> None:
-        self.fire("on_snapshot", epoch=self.epoch, images=self.generate(self.fixed_noise))
+        self.fire("on_snapshot", epoch=self.epoch, images=self.fixed_grid())
 
     # -- checkpoints --------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -304,12 +334,14 @@ def measure_images_per_s(config: TrainConfig, *, steps: int = 30) -> float:
     n = min(config.batch_size * (steps + warmup), config.train_images)
     config = config.replace(train_images=max(n, config.batch_size), epochs=1, snapshot_epochs=(1,))
     images = torch.randint(0, 256, (config.train_images, 28, 28), dtype=torch.uint8)
-    trainer = Trainer(config, images=images)
-    real = trainer.data[: config.batch_size]
+    labels = torch.randint(0, NUM_CLASSES, (config.train_images,))
+    trainer = Trainer(config, images=images, labels=labels)
+    real, real_labels = trainer.data[: config.batch_size], labels[: config.batch_size].to(trainer.device)
+    real_labels = real_labels if config.conditional else None
     for _ in range(warmup):
-        trainer.train_step(real)
+        trainer.train_step(real, real_labels)
     clock = _Clock()
     for _ in range(steps):
-        last = trainer.train_step(real)
+        last = trainer.train_step(real, real_labels)
     last.tolist()  # wait for the device
     return steps * config.batch_size / clock.elapsed()

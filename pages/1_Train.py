@@ -4,6 +4,7 @@ import streamlit as st
 
 import ui
 from gan.config import ConfigError, preset
+from gan.losses import LOSSES
 
 st.set_page_config(page_title="Train · GAN on MNIST", page_icon="🏋️", layout="wide")
 st.title("🏋️ Train")
@@ -82,8 +83,12 @@ def live_body(run_id: str, was_active: bool) -> None:
     c1, c2 = st.columns(2)
     chart = dict(steps_per_epoch=config.steps_per_epoch, events=events, revision=run_id,
                  max_points=ui.LIVE_POINTS if active else ui.MAX_POINTS)
-    c1.plotly_chart(ui.loss_figure(columns, **chart), key="train-losses", config={"displaylogo": False})
-    c2.plotly_chart(ui.probability_figure(columns, **chart), key="train-probabilities", config={"displaylogo": False})
+    plotly = {"displaylogo": False}
+    c1.plotly_chart(ui.loss_figure(columns, loss=config.loss, **chart), key="train-losses", config=plotly)
+    c2.plotly_chart(ui.score_figure(columns, loss=config.loss, **chart), key="train-scores", config=plotly)
+    if "wasserstein" in columns:
+        st.plotly_chart(ui.wasserstein_figure(columns, **chart), key="train-wasserstein", config=plotly)
+    st.caption(f"**{config.loss}** · {LOSSES[config.loss].healthy}")
     grid, epoch = (progress.grid, progress.grid_epoch) if progress and progress.grid is not None else ui.latest_grid(run)
     if grid is not None:
         label = f"epoch {epoch:g}" if float(epoch).is_integer() else f"epoch {epoch:.2f} (live)"

@@ -1,13 +1,11 @@
 """Generate: load a generator at any checkpoint and play with its noise."""
 
-import io
-
 import numpy as np
 import streamlit as st
 
 import ui
-from gan.images import grid_image, png_bytes, to_uint8
-from gan.sampling import generate, interpolate, load_generator, noise_from_seed
+from gan.images import grid_image, npy_bytes, png_bytes, to_uint8
+from gan.sampling import generate, interpolate, load_generator, noise_from_seed, sample_labels
 
 st.set_page_config(page_title="Generate · GAN on MNIST", page_icon="🎛️", layout="wide")
 st.title("🎛️ Play with the noise")
@@ -43,6 +41,10 @@ with left:
     seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key="gen-seed",
                                help=f"z has {config.noise_dim} dimensions: the seed draws them all, "
                                     f"the sliders then override the first {shown}."))
+    digit = None
+    if config.conditional:
+        digit = st.segmented_control("Digit", list(range(10)), default=7, key="gen-digit",
+                                     help="This generator is conditional: it draws the digit you ask for.") or 0
     z = noise_from_seed(config, seed)[0]
     columns = st.columns(4)
     for i in range(shown):
@@ -50,8 +52,11 @@ with left:
             # keyed by the seed, so a new seed starts the sliders at its own values
             z[i] = st.slider(f"z[{i}]", -bound, bound, round(float(z[i].clamp(-bound, bound)), 2), 0.01,
                              key=f"gen-z{i}-{seed}")
-image = to_uint8(generate(G, z.unsqueeze(0)))[0]
-right.image(ui.scaled(image, 8), caption=f"{run_id} · epoch {epoch}")
+image = to_uint8(generate(G, z.unsqueeze(0), sample_labels(config, 1, digit)))[0]
+right.image(ui.scaled(image, 8), caption=f"{run_id} · epoch {epoch}" + (f" · digit {digit}" if digit is not None else ""))
+if config.conditional:
+    row = grid_image(generate(G, z.repeat(10, 1), sample_labels(config, 10)), nrow=10)
+    st.image(ui.scaled(row, 2), caption="All digits, same noise: what the noise controls is the style")
 
 st.subheader("Interpolate between two noise vectors")
 c1, c2, c3 = st.columns(3)
@@ -60,19 +65,17 @@ seed_b = c2.number_input("Seed B", 0, 2**31 - 1, 2, key="gen-seed-b")
 steps = c3.slider("Steps", 3, 16, 10, key="gen-steps")
 z_a, z_b = noise_from_seed(config, int(seed_a))[0], noise_from_seed(config, int(seed_b))[0]
 for mode in ("linear", "spherical"):
-    strip = grid_image(generate(G, interpolate(z_a, z_b, steps, mode=mode)), nrow=steps)
+    strip = grid_image(generate(G, interpolate(z_a, z_b, steps, mode=mode), sample_labels(config, steps, digit)), nrow=steps)
     st.image(ui.scaled(strip, 2), caption=f"{mode} interpolation, seed {seed_a} → seed {seed_b}")
 
 st.subheader("A grid of samples")
 c1, c2 = st.columns([3, 1])
 n = c1.slider("Samples", 4, 256, 64, key="gen-n")
 grid_seed = c2.number_input("Seed", 0, 2**31 - 1, 0, key="gen-grid-seed")
-samples = generate(G, noise_from_seed(config, int(grid_seed), n))
+samples = generate(G, noise_from_seed(config, int(grid_seed), n), sample_labels(config, n))
 grid = grid_image(samples, nrow=int(np.ceil(np.sqrt(n))))
-st.image(grid, caption=f"{n} samples, seed {grid_seed}")
-buffer = io.BytesIO()
-np.save(buffer, to_uint8(samples), allow_pickle=False)
+st.image(grid, caption=f"{n} samples, seed {grid_seed}" + (", labels cycling 0–9" if config.conditional else ""))
 d1, d2, _ = st.columns([1, 1, 3])
 d1.download_button("⬇ PNG grid", png_bytes(grid), f"{run_id}-epoch-{epoch}-samples.png", "image/png", key="gen-png")
-d2.download_button("⬇ NPY (uint8 N×28×28)", buffer.getvalue(), f"{run_id}-epoch-{epoch}-samples.npy",
+d2.download_button("⬇ NPY (uint8 N×28×28)", npy_bytes(to_uint8(samples)), f"{run_id}-epoch-{epoch}-samples.npy",
                    "application/octet-stream", key="gen-npy")

@@ -74,3 +74,40 @@ def test_every_subcommand_has_help():
     for command in ("train", "runs", "sample"):
         out = gan(command, "--help")
         assert out.returncode == 0 and "usage:" in out.stdout
+
+
+@pytest.fixture
+def conditional_run(runs_dir):
+    out = gan("train", "--preset", "cgan", "--epochs", "1", "--train-images", "200", "--batch-size", "50",
+              "--hidden", "8", "--device", "cpu")
+    assert out.returncode == 0, out.stderr
+    (run,) = RunStore().list()
+    return run["id"]
+
+
+def test_sample_of_a_conditional_run_with_a_digit_writes_only_images(conditional_run, tmp_path):
+    out = gan("sample", "--run", conditional_run, "--n", "30", "--digit", "3", "--out", str(tmp_path / "s.npy"))
+    assert out.returncode == 0, out.stderr
+    assert np.load(tmp_path / "s.npy").shape == (30, 28, 28)
+    assert not (tmp_path / "s.labels.npy").exists()
+
+
+def test_sample_of_a_conditional_run_without_a_digit_cycles_labels_and_writes_them(conditional_run, tmp_path):
+    out = gan("sample", "--run", conditional_run, "--n", "25", "--out", str(tmp_path / "s.npy"))
+    assert out.returncode == 0, out.stderr
+    labels = np.load(tmp_path / "s.labels.npy")
+    assert labels.tolist() == [i % 10 for i in range(25)]
+    assert np.load(tmp_path / "s.npy").shape == (25, 28, 28)
+
+
+def test_digit_for_an_unconditional_run_exits_2(trained_run, tmp_path):
+    out = gan("sample", "--run", trained_run, "--n", "3", "--digit", "3", "--out", str(tmp_path / "s.npy"))
+    assert out.returncode == 2 and "only for conditional runs" in out.stderr
+
+
+def test_conditional_flag_is_a_boolean_switch(runs_dir):
+    out = gan("train", "--preset", "cgan", "--no-conditional", "--epochs", "1", "--train-images", "100",
+              "--batch-size", "50", "--hidden", "8", "--device", "cpu", "--quiet")
+    assert out.returncode == 0, out.stderr
+    (run,) = RunStore().list()
+    assert run["config"]["conditional"] is False

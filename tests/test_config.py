@@ -3,12 +3,12 @@ import json
 
 import pytest
 
-from gan.config import PRESETS, REPORT_SNAPSHOT_EPOCHS, ConfigError, TrainConfig, preset
+from gan.config import PRESETS, REPORT_SNAPSHOT_EPOCHS, ConfigError, TrainConfig, applicable_fields, preset
 
 # one out-of-range (or out-of-set) value per field, and the range its message must state
 BAD_VALUES = {
-    "family": ("transformer", "one of 'mlp'"),
-    "loss": ("wasserstein-9000", "one of 'bce'"),
+    "family": ("transformer", "one of 'dcgan', 'mlp'"),
+    "loss": ("wasserstein-9000", "one of 'bce', 'hinge', 'lsgan', 'wgan-gp'"),
     "noise_dim": (0, "[1, 1024]"),
     "noise": ("cauchy", "one of 'uniform', 'normal'"),
     "hidden": (5000, "[8, 4096]"),
@@ -24,6 +24,7 @@ BAD_VALUES = {
     "beta2_d": (1.0, "[0.0, 1.0)"),
     "real_label": (0.0, "(0.0, 1.0]"),
     "d_steps": (11, "[1, 10]"),
+    "gp_weight": (-1.0, "[0.0, 100.0]"),
     "train_images": (60001, "[1, 60000]"),
     "seed": (-1, "[0, 2147483647]"),
     "device": ("tpu", "one of 'auto', 'cpu', 'cuda', 'mps'"),
@@ -61,6 +62,11 @@ def test_wrong_types_are_rejected_with_the_field_name(value):
     assert "noise_dim" in info.value.errors
 
 
+def test_conditional_must_be_a_boolean():
+    with pytest.raises(ConfigError, match="conditional must be true or false"):
+        TrainConfig.from_dict({"conditional": 1})
+
+
 def test_batch_larger_than_the_dataset_is_rejected():
     with pytest.raises(ConfigError, match="batch_size must be at most train_images"):
         TrainConfig(train_images=50, batch_size=100).validate()
@@ -88,6 +94,24 @@ def test_report_preset_matches_the_report():
     assert (c.lr_g, c.lr_d, c.beta1_g, c.beta2_g, c.beta1_d, c.beta2_d) == (0.002, 0.002, 0.9, 0.999, 0.9, 0.999)
     assert (c.real_label, c.epochs, c.family, c.loss) == (0.9, 500, "mlp", "bce")
     assert "report-2019" in PRESETS
+
+
+@pytest.mark.parametrize("name", ["dcgan", "cgan", "wgan-gp"])
+def test_other_presets_are_valid_and_differ_from_the_report(name):
+    config = preset(name)
+    assert config.family == "dcgan" and config != preset("report-2019")
+
+
+def test_wgan_gp_preset_uses_the_papers_adam_betas_and_critic_steps():
+    c = preset("wgan-gp")
+    assert (c.loss, c.beta1_g, c.beta2_g, c.beta1_d, c.beta2_d, c.d_steps, c.gp_weight) == ("wgan-gp", 0.5, 0.9, 0.5, 0.9, 5, 10.0)
+
+
+def test_only_the_fields_a_family_and_loss_read_apply():
+    mlp_bce = applicable_fields("mlp", "bce")
+    assert {"hidden", "dropout", "real_label", "noise_dim", "epochs"} <= mlp_bce and "gp_weight" not in mlp_bce
+    dcgan_wgan = applicable_fields("dcgan", "wgan-gp")
+    assert "gp_weight" in dcgan_wgan and "dropout" not in dcgan_wgan and "real_label" not in dcgan_wgan
 
 
 def test_default_snapshots_are_the_report_schedule_within_the_run_plus_the_last_epoch():

@@ -112,3 +112,25 @@ def test_runs_page_deletes_a_run_after_confirmation(finished_run):
     at.checkbox(key=f"runs-sure-{finished_run.id}").check().run()
     at.button(key="runs-delete-go").click().run()
     assert RunStore().list() == []
+
+
+def test_generate_offers_a_digit_picker_and_an_all_digits_row_for_conditional_runs(tiny_config, runs_dir):
+    execute(RunStore().create(tiny_config.replace(family="dcgan", conditional=True, hidden=8, epochs=1)))
+    at = app("pages/3_Generate.py")
+    captions = [c for image in at.image for c in image.captions]
+    assert any("digit 7" in c for c in captions) and any("All digits, same noise" in c for c in captions)
+    before = at.image[0].value
+    at.button_group(key="gen-digit").set_value(2).run()
+    assert not at.exception
+    assert "digit 2" in at.image[0].captions[0] and at.image[0].value != before
+
+
+@pytest.mark.parametrize("preset_name", ["report-2019", "dcgan", "cgan", "wgan-gp"])
+def test_train_form_shows_only_the_controls_that_apply(preset_name):
+    at = app("pages/1_Train.py")
+    at.selectbox(key="preset").set_value(preset_name).run()
+    keys = {w.key for w in at.slider} | {w.key for w in at.number_input}
+    has = lambda field: f"form-{preset_name}-{field}" in keys  # noqa: E731
+    assert has("dropout") == (preset_name == "report-2019")
+    assert has("gp_weight") == (preset_name == "wgan-gp")
+    assert has("real_label") == (preset_name != "wgan-gp")

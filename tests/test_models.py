@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch import nn
 
@@ -21,12 +22,45 @@ def test_mlp_discriminator_gives_one_logit_per_image():
 def test_mlp_layers_are_the_reports():
     G, D = build_models(preset("report-2019"))
     assert [type(m) for m in G.net] == [nn.Linear, nn.LeakyReLU, nn.Dropout, nn.Linear, nn.Tanh]
-    assert [type(m) for m in D.net] == [nn.Flatten, nn.Linear, nn.LeakyReLU, nn.Dropout, nn.Linear]
+    assert [type(m) for m in D.body] == [nn.Flatten, nn.Linear, nn.LeakyReLU, nn.Dropout]
     assert G.net[0].in_features == 100 and G.net[0].out_features == 128 and G.net[1].negative_slope == 0.01
-    assert G.net[2].p == 0.2 and D.net[4].out_features == 1
+    assert G.net[2].p == 0.2 and D.head.out_features == 1
+    assert D.projection.embed is None  # unconditional: D is exactly the report's
 
 
 def test_registry_builds_the_mlp_family():
     assert "mlp" in FAMILIES
     G, D = build_models(preset("report-2019", hidden=16))
     assert isinstance(G, Generator) and isinstance(D, Discriminator)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("conditional", [False, True])
+def test_every_family_keeps_the_shape_contract(family, conditional):
+    config = preset("report-2019", family=family, conditional=conditional, hidden=16)
+    G, D = build_models(config)
+    labels = torch.arange(6) % 10 if conditional else None
+    images = G(torch.randn(6, config.noise_dim), labels)
+    assert images.shape == (6, 1, 28, 28) and images.abs().max() <= 1
+    assert D(images, labels).shape == (6,)
+
+
+def test_conditional_generator_draws_differently_for_different_labels():
+    G, _ = build_models(preset("cgan", hidden=8))
+    G.eval()
+    z = torch.randn(1, 64).repeat(2, 1)
+    out = G(z, torch.tensor([3, 7]))
+    assert not torch.equal(out[0], out[1])
+
+
+def test_conditional_discriminator_depends_on_the_label():
+    _, D = build_models(preset("cgan", hidden=8))
+    torch.nn.init.normal_(D.projection.embed.weight)
+    x = torch.randn(1, 1, 28, 28).repeat(2, 1, 1, 1)
+    out = D(x, torch.tensor([3, 7]))
+    assert out[0] != out[1]
+
+
+def test_dcgan_discriminator_has_no_batchnorm():
+    _, D = build_models(preset("dcgan"))
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules())

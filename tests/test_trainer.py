@@ -3,11 +3,13 @@ import math
 import pytest
 import torch
 
+from gan.config import preset
+from gan.losses import gradient_penalty
 from gan.trainer import METRICS, Trainer, TrainControl, fixed_noise
 
 
-def train(config, images, **kwargs):
-    trainer = Trainer(config, images=images, **kwargs)
+def train(config, images, labels=None, **kwargs):
+    trainer = Trainer(config, images=images, labels=labels, **kwargs)
     logged, snapshots = [], []
     trainer.add_callback("on_log", lambda t, rows: logged.extend(rows))
     trainer.add_callback("on_snapshot", lambda t, epoch, images: snapshots.append((epoch, images)))
@@ -35,7 +37,7 @@ def test_snapshots_follow_the_schedule_from_one_fixed_noise_batch(tiny_config, m
     trainer, _, _, snapshots = train(config, mnist_train[0])
     assert [e for e, _ in snapshots] == [0, 1, 3]
     assert all(images.shape == (16, 1, 28, 28) for _, images in snapshots)
-    assert torch.equal(trainer.fixed_noise, fixed_noise(config))
+    assert torch.equal(trainer.fixed_noise, fixed_noise(config)[0])
     assert not torch.equal(snapshots[0][1], snapshots[-1][1])  # the generator changed
 
 
@@ -87,6 +89,31 @@ def test_learning_rates_changed_while_paused_apply_on_resume(tiny_config, mnist_
     trainer.run()
     assert seen == [{"lr_g": 1e-4}]
     assert trainer.opt_g.param_groups[0]["lr"] == 1e-4 and trainer.config.lr_g == 1e-4
+
+
+@pytest.mark.parametrize("family", ["mlp", "dcgan"])
+@pytest.mark.parametrize("loss", ["bce", "lsgan", "hinge", "wgan-gp"])
+@pytest.mark.parametrize("conditional", [False, True])
+def test_every_family_and_loss_trains_an_epoch(family, loss, conditional, mnist_train):
+    config = preset("report-2019", family=family, loss=loss, conditional=conditional, hidden=8, epochs=1,
+                    train_images=200, batch_size=50, d_steps=2 if loss == "wgan-gp" else 1, device="cpu", grid_size=2)
+    trainer, status, rows, snapshots = train(config, *mnist_train)
+    assert status == "finished" and len(rows) == 4
+    expected = set(METRICS) | ({"wasserstein", "gradient_penalty"} if loss == "wgan-gp" else set())
+    assert expected <= set(rows[-1])
+    assert all(math.isfinite(rows[-1][m]) for m in expected)
+    before, after = snapshots[0][1], snapshots[-1][1]
+    assert not torch.equal(before, after)
+    assert after.shape == ((20 if conditional else 4), 1, 28, 28)  # one row per digit when conditional
+
+
+def test_gradient_penalty_is_zero_for_a_1_lipschitz_linear_critic():
+    w = torch.randn(784)
+    w /= w.norm()
+    critic = lambda x, labels=None: x.flatten(1) @ w  # noqa: E731 (gradient norm exactly 1)
+    real, fake = torch.randn(8, 1, 28, 28), torch.randn(8, 1, 28, 28)
+    assert gradient_penalty(critic, real, fake).item() < 1e-10
+    assert gradient_penalty(lambda x, labels=None: 3 * critic(x), real, fake).item() == pytest.approx(4.0)
 
 
 def test_unknown_callback_event_is_rejected(tiny_config, mnist_train):

@@ -3,40 +3,47 @@
 import torch
 from torch import nn
 
+from gan.models.conditioning import Projection, num_classes, with_label
+
 IMAGE_SHAPE = (1, 28, 28)
 IMAGE_SIZE = 28 * 28
+CONFIG_FIELDS = ("hidden", "leaky_slope", "dropout")
 
 
 class Generator(nn.Module):
-    def __init__(self, *, noise_dim, hidden, leaky_slope, dropout):
+    def __init__(self, *, noise_dim, hidden, leaky_slope, dropout, num_classes=0):
         super().__init__()
+        self.num_classes = num_classes
         self.net = nn.Sequential(
-            nn.Linear(noise_dim, hidden),
+            nn.Linear(noise_dim + num_classes, hidden),
             nn.LeakyReLU(leaky_slope),
             nn.Dropout(dropout),
             nn.Linear(hidden, IMAGE_SIZE),
             nn.Tanh(),
         )
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).view(-1, *IMAGE_SHAPE)
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(with_label(z, labels, self.num_classes)).view(-1, *IMAGE_SHAPE)
 
 
 class Discriminator(nn.Module):
-    def __init__(self, *, hidden, leaky_slope, dropout):
+    def __init__(self, *, hidden, leaky_slope, dropout, num_classes=0):
         super().__init__()
-        self.net = nn.Sequential(
+        self.body = nn.Sequential(
             nn.Flatten(),
             nn.Linear(IMAGE_SIZE, hidden),
             nn.LeakyReLU(leaky_slope),
             nn.Dropout(dropout),
-            nn.Linear(hidden, 1),  # a logit: the loss applies the sigmoid, which is stabler
         )
+        self.head = nn.Linear(hidden, 1)  # a logit: the loss applies the sigmoid, which is stabler
+        self.projection = Projection(num_classes=num_classes, features=hidden)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).view(-1)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.body(x)
+        return self.head(h).view(-1) + self.projection(h, labels)
 
 
 def build(config):
-    layer = dict(hidden=config.hidden, leaky_slope=config.leaky_slope, dropout=config.dropout)
+    layer = dict(hidden=config.hidden, leaky_slope=config.leaky_slope, dropout=config.dropout,
+                 num_classes=num_classes(config))
     return Generator(noise_dim=config.noise_dim, **layer), Discriminator(**layer)

@@ -1,0 +1,62 @@
+"""A DCGAN sized for 28x28 digits and a CPU: z -> 7x7 feature maps -> two transposed convolutions.
+
+``hidden`` is the base width w: G goes 2w -> w -> 1 channels, D mirrors it with strided
+convolutions 1 -> w -> 2w. G uses BatchNorm (as in Radford et al.); D uses none, so that every loss,
+the gradient penalty included, sees per-sample outputs.
+"""
+
+import torch
+from torch import nn
+
+from gan.models.conditioning import Projection, num_classes, with_label
+
+CONFIG_FIELDS = ("hidden", "leaky_slope")
+
+
+class Generator(nn.Module):
+    def __init__(self, *, noise_dim, width, num_classes=0):
+        super().__init__()
+        self.num_classes, self.width = num_classes, width
+        self.project = nn.Sequential(
+            nn.Linear(noise_dim + num_classes, 2 * width * 7 * 7, bias=False),
+            nn.BatchNorm1d(2 * width * 7 * 7),
+            nn.ReLU(True),
+        )
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False),  # 7 -> 14
+            nn.BatchNorm2d(width),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(width, 1, 4, 2, 1),  # 14 -> 28
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.project(with_label(z, labels, self.num_classes))
+        return self.net(h.view(-1, 2 * self.width, 7, 7))
+
+
+class Discriminator(nn.Module):
+    def __init__(self, *, width, leaky_slope, num_classes=0):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, width, 4, 2, 1),  # 28 -> 14
+            nn.LeakyReLU(leaky_slope, True),
+            nn.Conv2d(width, 2 * width, 4, 2, 1),  # 14 -> 7
+            nn.LeakyReLU(leaky_slope, True),
+            nn.Flatten(),
+        )
+        features = 2 * width * 7 * 7
+        self.head = nn.Linear(features, 1)
+        self.projection = Projection(num_classes=num_classes, features=features)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.body(x)
+        return self.head(h).view(-1) + self.projection(h, labels)
+
+
+def build(config):
+    classes = num_classes(config)
+    return (
+        Generator(noise_dim=config.noise_dim, width=config.hidden, num_classes=classes),
+        Discriminator(width=config.hidden, leaky_slope=config.leaky_slope, num_classes=classes),
+    )
