@@ -23,7 +23,7 @@ REFRESH_S = 2.0  # live view refresh period: often enough to feel live, rare eno
 MAX_POINTS = 2000  # per trace, for charts drawn once
 LIVE_POINTS = 600  # per trace, for charts redrawn every refresh
 STATUS_ICONS = {
-    "created": "⚪", "running": "🟢", "paused": "⏸️", "stopped": "⏹️", "finished": "✅",
+    "created": "⚪", "queued": "⏳", "starting": "⏳", "running": "🟢", "paused": "⏸️", "stopped": "⏹️", "finished": "✅",
     "failed": "❌", "interrupted": "⚠️", "damaged": "🧨",
 }
 COLORS = {"d_loss_real": "#1f77b4", "d_loss_fake": "#ff7f0e", "g_loss": "#2ca02c", "d_real": "#1f77b4",

@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", type=Path, help="Start from a config.json instead of a preset.")
     train.add_argument("--continue", dest="continue_run", metavar="RUN_ID",
                        help="Continue a stopped or interrupted run from its last checkpoint (--epochs: new total).")
+    train.add_argument("--fork", metavar="RUN_ID", help="Start a new run from another run's checkpoint, with the "
+                       "hyperparameters given here changed (e.g. --fork RUN --lr-g 0.0001); it records its parent.")
+    train.add_argument("--fork-epoch", type=int, metavar="E", help="With --fork: the kept checkpoint epoch to start "
+                       "from (default: the latest checkpoint).")
     train.add_argument("--quiet", action="store_true", help="No progress bar; print only the run id.")
     _add_config_flags(train)
 
@@ -93,8 +97,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"python -m gan {args.command}: error: {exc}\n")
 
 
+def _overrides(args) -> dict:
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
+
+
 def _config_from_args(args) -> TrainConfig:
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
+    overrides = _overrides(args)
     if args.config:
         return TrainConfig.from_dict({**TrainConfig.from_json(args.config.read_text()).to_dict(), **overrides})
     return preset(args.preset, **overrides)
@@ -103,7 +111,10 @@ def _config_from_args(args) -> TrainConfig:
 def cmd_train(args, store: RunStore) -> int:
     if args.continue_run:
         run = store.open(args.continue_run)
-        config = continue_config(run, args.epochs)
+        continue_config(run, args.epochs)
+        resume = True
+    elif args.fork:
+        run = store.fork(args.fork, epoch=args.fork_epoch, **_overrides(args))
         resume = True
     else:
         config = _config_from_args(args)

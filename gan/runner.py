@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ import numpy as np
 
 from gan.config import TrainConfig
 from gan.images import grid_image
-from gan.store import Run, RunStore, StoreWriter
+from gan.store import LIVE_STATUSES, Run, RunStore, StoreWriter
 from gan.trainer import TrainControl, Trainer
 
 
@@ -53,6 +54,9 @@ def execute(run: Run, *, resume: bool = False, control: TrainControl | None = No
         raise
 
 
+ACTIVE = ("queued", "starting", "running", "paused")
+
+
 @dataclass(frozen=True)
 class Progress:
     """A consistent picture of one job, safe to read from any thread."""
@@ -72,7 +76,7 @@ class Progress:
 
     @property
     def active(self) -> bool:
-        return self.status in ("starting", "running", "paused")
+        return self.status in ACTIVE
 
     @property
     def fraction(self) -> float:
@@ -133,15 +137,23 @@ def _counts(trainer) -> dict:
     return dict(epoch=trainer.epoch, epochs=c.epochs, step=trainer.step, steps_total=c.epochs * c.steps_per_epoch)
 
 
+def default_max_jobs() -> int:
+    return max(1, int(os.environ.get("GAN_MAX_JOBS", "2")))
+
+
 class JobRunner:
     """Background training jobs, one thread each, controlled by run id.
 
-    The dashboard holds one per process; nothing here knows about Streamlit.
+    At most ``max_jobs`` train at once (default ``$GAN_MAX_JOBS`` or 2, one per core); more wait
+    in a queue, first come first served. The dashboard holds one runner per process; nothing here
+    knows about Streamlit.
     """
 
-    def __init__(self, store: RunStore | None = None):
+    def __init__(self, store: RunStore | None = None, *, max_jobs: int | None = None):
         self.store = store or RunStore()
+        self.max_jobs = max_jobs or default_max_jobs()
         self._jobs: dict[str, Job] = {}
+        self._queue: list[tuple[Job, bool]] = []
         self._lock = threading.Lock()
 
     def start(self, config: TrainConfig) -> str:
@@ -153,25 +165,48 @@ class JobRunner:
     def continue_run(self, run_id: str, *, epochs: int | None = None) -> str:
         """Continue a stopped, interrupted or finished run from its last checkpoint."""
         run = self.store.open(run_id)
-        if self.is_active(run_id) or run.info()["status"] in ("running", "paused"):
+        if self.is_active(run_id) or run.info()["status"] in LIVE_STATUSES:
             raise RuntimeError(f"run {run_id} is already training")
         continue_config(run, epochs)
-        self._launch(run, resume=True)
+        self._launch(run, resume=(run.path / "checkpoints" / "last.pt").exists())
         return run_id
+
+    def fork(self, parent_id: str, *, epoch: int | None = None, **changes) -> str:
+        """Train a new run from ``parent_id``'s checkpoint at ``epoch`` with config ``changes``."""
+        child = self.store.fork(parent_id, epoch=epoch, **changes)
+        self._launch(child, resume=True)
+        return child.id
 
     def _launch(self, run: Run, *, resume: bool) -> None:
         job = Job(run)
-        job.thread = threading.Thread(target=self._work, args=(job, resume), name=f"train-{run.id}", daemon=True)
         with self._lock:
             self._jobs[run.id] = job
+            running = sum(1 for j in self._jobs.values() if j.thread is not None and j.thread.is_alive())
+            if running >= self.max_jobs:
+                self._queue.append((job, resume))
+                job.update(status="queued")
+                run.write_info(status="queued", pid=os.getpid())
+                return
+            self._start(job, resume)
+
+    def _start(self, job: Job, resume: bool) -> None:  # with self._lock held
+        job.thread = threading.Thread(target=self._work, args=(job, resume), name=f"train-{job.run.id}", daemon=True)
+        job.update(status="starting")
         job.thread.start()
 
-    @staticmethod
-    def _work(job: Job, resume: bool) -> None:
+    def _work(self, job: Job, resume: bool) -> None:
         try:
             execute(job.run, resume=resume, control=job.control, callbacks=job.callbacks())
         except Exception as exc:  # recorded in the store by execute; shown through the progress
             job.update(status="failed", message=f"{type(exc).__name__}: {exc}", eta_s=None)
+        finally:
+            with self._lock:
+                if self._queue:
+                    self._start(*self._queue.pop(0))
+
+    def queued(self) -> list[str]:
+        with self._lock:
+            return [job.run.id for job, _ in self._queue]
 
     def _job(self, run_id: str) -> Job:
         with self._lock:
@@ -191,7 +226,16 @@ class JobRunner:
         job.control.resume(**changes)
 
     def stop(self, run_id: str) -> None:
-        self._job(run_id).control.stop()
+        """Stop a job after its current step (a queued job leaves the queue untrained)."""
+        job = self._job(run_id)
+        with self._lock:
+            waiting = [entry for entry in self._queue if entry[0] is job]
+            for entry in waiting:
+                self._queue.remove(entry)
+        if waiting:
+            job.update(status="stopped")
+            job.run.write_info(status="stopped", ended=time.time())
+        job.control.stop()
 
     def progress(self, run_id: str) -> Progress:
         return self._job(run_id).progress
@@ -203,7 +247,7 @@ class JobRunner:
     def is_active(self, run_id: str) -> bool:
         with self._lock:
             job = self._jobs.get(run_id)
-        return bool(job and job.thread and job.thread.is_alive())
+        return bool(job and (job.progress.active or (job.thread and job.thread.is_alive())))
 
     def jobs(self) -> list[Progress]:
         with self._lock:
@@ -211,17 +255,26 @@ class JobRunner:
         return [j.progress for j in jobs]
 
     def wait(self, run_id: str, timeout: float | None = None) -> Progress:
-        """Block until the job's thread ends (or ``timeout``); returns its progress."""
+        """Block until the job has ended (or ``timeout``); returns its progress."""
         job = self._job(run_id)
-        job.thread.join(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while job.progress.status == "queued" and (deadline is None or time.monotonic() < deadline):
+            time.sleep(0.05)
+        if job.thread is not None:
+            job.thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return job.progress
 
     def shutdown(self, timeout: float = 30.0) -> None:
-        """Stop every job (each writes a checkpoint) and wait for the threads."""
+        """Empty the queue, stop every job (each writes a checkpoint) and wait for the threads."""
         with self._lock:
+            queued, self._queue = self._queue, []
             jobs = list(self._jobs.values())
+        for job, _ in queued:
+            job.update(status="stopped")
+            job.run.write_info(status="stopped", ended=time.time())
         for job in jobs:
             job.control.stop()
         deadline = time.monotonic() + timeout
         for job in jobs:
-            job.thread.join(max(0.0, deadline - time.monotonic()))
+            if job.thread is not None:
+                job.thread.join(max(0.0, deadline - time.monotonic()))

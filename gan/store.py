@@ -22,6 +22,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+import zipfile
 from contextlib import closing
 from pathlib import Path
 
@@ -31,8 +32,10 @@ import torch
 from gan.config import ConfigError, TrainConfig
 from gan.images import grid_image, npy_bytes, png_bytes
 
-LIVE_STATUSES = ("running", "paused")
-STATUSES = ("running", "paused", "stopped", "finished", "failed", "interrupted", "damaged")
+LIVE_STATUSES = ("queued", "running", "paused")
+STATUSES = ("created", "queued", "running", "paused", "stopped", "finished", "failed", "interrupted", "damaged")
+# fields that shape the weights: a fork must keep them
+ARCHITECTURE_FIELDS = ("family", "conditional", "noise_dim", "hidden")
 HEARTBEAT_TIMEOUT_S = 120.0  # a live run writes run.json at least every few seconds
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -117,6 +120,27 @@ class RunStore:
         infos = [Run(p).info() for p in self.root.iterdir() if p.is_dir() and RUN_ID.match(p.name)]
         return sorted(infos, key=lambda i: (i.get("created") or 0, i["id"]), reverse=True)
 
+    def fork(self, parent_id: str, *, epoch: int | None = None, **changes) -> "Run":
+        """A new run that starts from ``parent_id``'s checkpoint at ``epoch`` (default: its latest) with
+        ``changes`` to the config; it records its parent and inherits the history up to that point."""
+        parent = self.open(parent_id)
+        state = parent.load_checkpoint(epoch)
+        base = TrainConfig.from_json(state["config"])
+        config = base.replace(**changes)
+        errors = {f: f"{f} cannot change in a fork: the weights have the parent's shape"
+                  for f in ARCHITECTURE_FIELDS if getattr(config, f) != getattr(base, f)}
+        if config.epochs <= state["epoch"]:
+            errors["epochs"] = f"epochs must be more than the fork point's {state['epoch']}, got {config.epochs}"
+        if state["batch"] and (config.batch_size, config.train_images) != (base.batch_size, base.train_images):
+            errors["batch_size"] = "batch_size and train_images can change only in a fork from an epoch boundary"
+        if errors:
+            raise ConfigError(errors)
+        child = self.create(config, parent={"run": parent_id, "epoch": state["epoch"], "step": state["step"]})
+        child.save_checkpoint({**state, "config": config.to_json()})
+        child.inherit(parent, step=state["step"], epoch=state["epoch"])
+        child.write_info(epochs_done=state["epoch"], step=state["step"], train_seconds=state.get("train_seconds", 0.0))
+        return child
+
     def delete(self, run_id: str) -> None:
         run = self.open(run_id)
         if run.info()["status"] in LIVE_STATUSES:
@@ -162,10 +186,34 @@ class Run:
             return {"id": self.id, "status": "damaged", "message": f"{type(exc).__name__}: {exc}"}
         info["config"] = config.to_dict()
         info["id"] = self.id
-        stale = time.time() - info.get("updated", 0) > HEARTBEAT_TIMEOUT_S
+        damage = self.damage()
+        if damage:
+            return {**info, "status": "damaged", "message": damage}
+        # a queued run waits silently; running and paused ones write a heartbeat every few seconds
+        stale = info.get("status") != "queued" and time.time() - info.get("updated", 0) > HEARTBEAT_TIMEOUT_S
         if info.get("status") in LIVE_STATUSES and (stale or not process_alive(info.get("pid"))):
             info["status"] = "interrupted"
         return info
+
+    def remove_temporary_files(self) -> None:
+        """Temporary files left by a process killed mid-write (the real files are intact)."""
+        for tmp in self.path.rglob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+    def damage(self) -> str | None:
+        """Why the metrics database or the latest checkpoint cannot be used, or None if both can."""
+        if self.db_path.exists():
+            try:
+                with closing(self._reader()) as con:
+                    con.execute("SELECT max(step) FROM steps").fetchone()
+            except sqlite3.Error as exc:
+                return f"metrics.sqlite is damaged: {exc}"
+        last = self.path / "checkpoints" / "last.pt"
+        if last.exists():
+            reason = _checkpoint_damage(last)
+            if reason:
+                return f"checkpoints/last.pt is damaged: {reason}"
+        return None
 
     # -- metrics ------------------------------------------------------------------------------
     @property
@@ -208,6 +256,25 @@ class Run:
             rows = con.execute("SELECT step, time, kind, detail FROM events ORDER BY id").fetchall()
         return [{"step": s, "time": t, "kind": k, "detail": json.loads(d)} for s, t, k, d in rows]
 
+    def inherit(self, parent: "Run", *, step: int, epoch: int) -> None:
+        """Copy ``parent``'s metrics up to ``step`` and snapshots up to ``epoch`` (a fork's past)."""
+        history = parent.steps()
+        if history:
+            keep = history["step"] <= step
+            names = list(history)
+            with closing(self.connect()) as con, con:
+                for name in set(names) - {"step", "epoch"}:
+                    con.execute(f'ALTER TABLE steps ADD COLUMN "{name}" REAL')
+                rows = zip(*(history[n][keep] for n in names))
+                whole = {"step", "epoch"}
+                con.executemany(f"INSERT INTO steps ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                                ([int(v) if n in whole else _sql_value(float(v)) for n, v in zip(names, row)] for row in rows))
+        for e in parent.snapshot_epochs():
+            if e <= epoch:
+                for suffix in (".png", ".npy"):
+                    name = f"epoch-{e:04d}{suffix}"
+                    atomic_write(self.path / "snapshots" / name, (parent.path / "snapshots" / name).read_bytes())
+
     # -- snapshots ----------------------------------------------------------------------------
     def save_snapshot(self, epoch: int, images: torch.Tensor, nrow: int) -> None:
         arrays = images.reshape(-1, 28, 28).numpy().astype(np.float32)
@@ -247,6 +314,23 @@ class Run:
         return torch.load(path, map_location="cpu", weights_only=True)
 
 
+_checked: dict[tuple, str | None] = {}  # (path, mtime, size) -> damage; checkpoints are immutable once renamed
+
+
+def _checkpoint_damage(path: Path) -> str | None:
+    """Cheap integrity check of a torch.save file (a zip archive): structure and every CRC."""
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _checked:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+            _checked[key] = f"corrupt entry {bad}" if bad else None
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            _checked[key] = str(exc) or type(exc).__name__
+    return _checked[key]
+
+
 def _epochs_in(folder: Path, suffix: str) -> list[int]:
     if not folder.is_dir():
         return []
@@ -273,6 +357,7 @@ class StoreWriter:
         return dict(epochs_done=t.epoch, step=t.step, train_seconds=round(t.train_seconds, 3), epochs=t.config.epochs)
 
     def on_train_start(self, trainer) -> None:
+        self.run.remove_temporary_files()
         self.con = self.run.connect()
         self.columns = {row[1] for row in self.con.execute("PRAGMA table_info(steps)")}
         with self.con:

@@ -307,8 +307,12 @@ class Trainer:
         self.D.load_state_dict(state["D"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
-        # learning rates come from the config, so a fork or a resume can change them
+        # learning rates and betas come from the config, so a fork or a resume can change them
         self.apply_changes({"lr_g": self.config.lr_g, "lr_d": self.config.lr_d})
+        for optimizer, betas in ((self.opt_g, (self.config.beta1_g, self.config.beta2_g)),
+                                 (self.opt_d, (self.config.beta1_d, self.config.beta2_d))):
+            for group in optimizer.param_groups:
+                group["betas"] = betas
         self.epoch, self.batch, self.step = state["epoch"], state["batch"], state["step"]
         self.train_seconds = state.get("train_seconds", 0.0)
         torch.set_rng_state(state["rng_global"])

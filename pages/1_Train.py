@@ -5,6 +5,7 @@ import streamlit as st
 import ui
 from gan.config import ConfigError, preset
 from gan.losses import LOSSES
+from gan.runner import ACTIVE
 
 st.set_page_config(page_title="Train · GAN on MNIST", page_icon="🏋️", layout="wide")
 st.title("🏋️ Train")
@@ -43,7 +44,7 @@ def controls(run_id: str, progress) -> None:
                 runner.resume(run_id, **changes)
             except ConfigError as exc:
                 st.error(str(exc))
-    elif b1.button("⏸ Pause", key="pause", disabled=progress.status != "running"):
+    elif b1.button("⏸ Pause", key="pause", disabled=progress.status != "running"):  # queued/starting: nothing to pause
         runner.pause(run_id)
     if b2.button("⏹ Stop", key="stop", help="Finish the current step, save a checkpoint, end the run."):
         runner.stop(run_id)
@@ -55,7 +56,7 @@ def live_body(run_id: str, was_active: bool) -> None:
     own = runner.has_job(run_id)
     progress = runner.progress(run_id) if own else None
     status = progress.status if progress is not None and progress.active else info["status"]
-    active = status in ("starting", "running", "paused")
+    active = status in ACTIVE
     if was_active and not active:
         st.rerun()  # the job ended: redraw the page once, without the refresh timer
 
