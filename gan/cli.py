@@ -122,7 +122,8 @@ def cmd_train(args, store: RunStore) -> int:
         resume = False
     print(f"run {run.id} in {store.root}", flush=True)
     control = TrainControl()
-    signal.signal(signal.SIGINT, lambda *_: control.stop())
+    for sig in (signal.SIGINT, signal.SIGTERM):  # stop after the current step, with a checkpoint
+        signal.signal(sig, lambda *_: control.stop())
     bar = [] if args.quiet else ProgressBar().callbacks()
     status = execute(run, resume=resume, control=control, callbacks=bar)
     print(f"run {run.id} {status}", flush=True)

@@ -55,7 +55,9 @@ left_col, right_col = st.columns(2)
 with left_col:
     a = ui.select_run("Run A", infos, key="compare-a", default=run_id)
 with right_col:
-    b = ui.select_run("Run B", infos, key="compare-b", default=infos[1]["id"] if len(infos) > 1 else run_id)
+    parent = next((i.get("parent") for i in infos if i["id"] == a), None)  # a fork is compared with its parent
+    other = parent["run"] if parent else (infos[1]["id"] if len(infos) > 1 else run_id)
+    b = ui.select_run("Run B", infos, key="compare-b", default=other)
 run_a, run_b = store.open(a), store.open(b)
 common = sorted(set(run_a.snapshot_epochs()) & set(run_b.snapshot_epochs()))
 if not common:

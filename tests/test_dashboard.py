@@ -28,7 +28,10 @@ def finished_run(tiny_config, runs_dir):
 
 
 def app(page: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / page), default_timeout=TIMEOUT)
+    """The multipage app, opened on ``page`` (as a user clicking it in the sidebar)."""
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=TIMEOUT)
+    if page != "dashboard.py":
+        at.switch_page(page)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -134,3 +137,49 @@ def test_train_form_shows_only_the_controls_that_apply(preset_name):
     assert has("dropout") == (preset_name == "report-2019")
     assert has("gp_weight") == (preset_name == "wgan-gp")
     assert has("real_label") == (preset_name != "wgan-gp")
+
+
+def test_runs_page_forks_a_run_and_shows_its_lineage(finished_run):
+    at = app("pages/4_Runs.py")
+    at.number_input(key=f"fork-lr-g-{finished_run.id}").set_value(0.0001)
+    at.button(key="runs-fork-go").click().run()
+    assert not at.exception
+    from ui import get_runner
+
+    child = next(i for i in RunStore().list() if i["id"] != finished_run.id)
+    assert get_runner().wait(child["id"], timeout=TIMEOUT).status == "finished"
+    at = app("pages/4_Runs.py")
+    table = at.dataframe[0].value
+    assert table.loc[table["run"] == child["id"], "parent"].item() == f"{finished_run.id} @ epoch 2"
+
+
+def test_compare_puts_a_fork_beside_its_parent(finished_run):
+    child = RunStore().fork(finished_run.id, epoch=1, epochs=3)
+    execute(child, resume=True)
+    at = app("pages/2_Compare.py")
+    at.selectbox(key="compare-a").set_value(child.id).run()
+    assert at.selectbox(key="compare-b").value == finished_run.id
+
+
+def test_a_run_trained_by_the_cli_in_another_process_is_watched_live(runs_dir):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    cli = subprocess.Popen([sys.executable, "-m", "gan", "train", "--epochs", "1000", "--train-images", "600",
+                            "--batch-size", "50", "--hidden", "16", "--quiet"], cwd=ROOT, env=os.environ,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not (RunStore().list() and RunStore().list()[0]["status"] == "running" and RunStore().list()[0]["step"] > 0):
+            assert time.monotonic() < deadline and cli.poll() is None
+            time.sleep(0.1)
+        at = app("pages/1_Train.py")
+        progress = at.get("progress")[0].proto.text
+        assert "running" in progress and "step" in progress
+        assert any("Trained by another process" in c.value for c in at.caption)
+        assert not [b for b in at.button if b.key in ("pause", "stop")]  # controls are the owner's
+    finally:
+        cli.terminate()
+        cli.wait(30)
