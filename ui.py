@@ -253,7 +253,7 @@ SECTIONS = {
     "Model": ("family", "loss", "conditional", "noise", "noise_dim", "hidden", "leaky_slope", "dropout"),
     "Training": ("epochs", "batch_size", "lr_g", "lr_d", "real_label", "d_steps", "gp_weight"),
     "Advanced": ("beta1_g", "beta2_g", "beta1_d", "beta2_d", "train_images", "seed", "device",
-                 "snapshot_epochs", "grid_size", "checkpoint_every", "data_dir"),
+                 "snapshot_epochs", "grid_size", "eval_samples", "checkpoint_every", "data_dir"),
 }
 # widget bounds tighter than the config allows, where a slider needs them; None: a number box
 SLIDERS = {
@@ -358,3 +358,57 @@ def preset_names() -> list[str]:
 
 def is_live(info: dict) -> bool:
     return info.get("status") in LIVE_STATUSES
+
+
+# -- quality metrics --------------------------------------------------------------------------
+QUALITY = {  # metric: (label, axis) — FID on its own axis, the bounded scores on the other
+    "fid": ("FID-MNIST (lower is better)", "y"),
+    "classifier_score": ("classifier score (max 10)", "y2"),
+    "classes_covered": ("classes covered (of 10)", "y2"),
+    "precision": ("precision × 10", "y2"),
+    "recall": ("recall × 10", "y2"),
+}
+
+
+def _quality_value(metrics: dict, name: str) -> float:
+    value = metrics[name]
+    return value * 10 if name in ("precision", "recall") else value
+
+
+def quality_figure(evaluations: dict[int, dict]) -> go.Figure:
+    """Metric curves against epoch, each with the real-data value as a dotted line of its colour."""
+    epochs = sorted(evaluations)
+    fig = go.Figure()
+    palette = dict(zip(QUALITY, ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e"]))
+    for name, (label, axis) in QUALITY.items():
+        values = [_quality_value(evaluations[e], name) for e in epochs]
+        fig.add_trace(go.Scatter(x=epochs, y=values, mode="lines+markers", name=label, yaxis=axis,
+                                 line=dict(color=palette[name]), legendgroup=name))
+        real = _quality_value(evaluations[epochs[-1]]["real"], name)
+        fig.add_trace(go.Scatter(x=[epochs[0], epochs[-1]], y=[real, real], mode="lines", yaxis=axis, showlegend=False,
+                                 line=dict(color=palette[name], dash="dot", width=1), legendgroup=name,
+                                 hovertemplate=f"real digits: {real:.3g}<extra>{label}</extra>"))
+    fig.update_layout(yaxis=dict(title="FID-MNIST", rangemode="tozero"),
+                      yaxis2=dict(title="scores", overlaying="y", side="right", range=[0, 10.5]))
+    return _layout(fig, title="Sample quality by the MNIST classifier (dotted: real digits)", y_title="FID-MNIST",
+                   revision="quality", height=360)
+
+
+def histogram_figure(metrics: dict, epoch: int) -> go.Figure:
+    """How often the classifier sees each digit among the samples; real data is about 10% each."""
+    counts = np.asarray(metrics["class_histogram"], dtype=float)
+    fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=100 * counts / counts.sum(), marker_color="#1f77b4"))
+    fig.add_hline(y=10, line_dash="dot", annotation_text="uniform: 10%")
+    fig.update_layout(xaxis_title="digit", yaxis_title="% of samples")
+    return _layout(fig, title=f"Digits the classifier sees at epoch {epoch} ({metrics['classes_covered']} classes, "
+                              f"entropy {metrics['label_entropy']:.2f} of 2.30)", y_title="% of samples",
+                   revision="histogram", height=360)
+
+
+def show_alarms(events: list[dict]) -> None:
+    for event in events:
+        if event["kind"] == "alarm":
+            alarm = event["detail"]
+            box = st.error if alarm["name"] == "divergence" else st.warning
+            box(f"**{alarm['name'].replace('-', ' ').capitalize()}** (step {event['step']:,}): {alarm['message']}  \n"
+                f"**Try:** {alarm['advice']}", icon="🚨")

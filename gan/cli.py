@@ -84,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0, help="Noise seed (default 0).")
     sample.add_argument("--digit", type=int, help="Conditional runs: draw only this digit (default: labels cycle "
                         "0..9 and FILE.labels.npy is written beside a .npy).")
+    evaluate = sub.add_parser("eval", help="Score a run's samples with the MNIST classifier; prints JSON.", description=(
+        "Score N samples of a run's checkpoint with the project's MNIST classifier: classifier score, FID-MNIST, "
+        "KID, precision/recall, class histogram, coverage, entropy, conditional accuracy, nearest-training "
+        "distance; 'real' holds the same scores for real digits, to read the scale."))
+    evaluate.add_argument("--run", required=True, help="Run id (see `runs`).")
+    evaluate.add_argument("--epoch", type=int, help="Checkpoint epoch (default: the latest checkpoint).")
+    evaluate.add_argument("--n", type=int, default=2000, help="Number of samples, 100..10000 (default 2000).")
+    evaluate.add_argument("--seed", type=int, default=0, help="Noise seed (default 0).")
     return parser
 
 
@@ -92,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     store = RunStore(args.runs_dir)
     try:
-        return {"train": cmd_train, "runs": cmd_runs, "sample": cmd_sample}[args.command](args, store)
+        return {"train": cmd_train, "runs": cmd_runs, "sample": cmd_sample, "eval": cmd_eval}[args.command](args, store)
     except (ConfigError, RunNotFound, FileNotFoundError, ValueError) as exc:
         parser.exit(2, f"python -m gan {args.command}: error: {exc}\n")
 
@@ -137,7 +145,10 @@ class ProgressBar:
         self.stream, self.width = stream, width
 
     def callbacks(self):
-        return [("on_log", self.on_log), ("on_train_end", self.on_train_end)]
+        return [("on_log", self.on_log), ("on_alarm", self.on_alarm), ("on_train_end", self.on_train_end)]
+
+    def on_alarm(self, trainer, alarm):
+        self.stream.write(f"\nALARM {alarm['name']}: {alarm['message']}\n  try: {alarm['advice']}\n")
 
     def on_log(self, trainer, rows):
         c, r = trainer.config, rows[-1]
@@ -195,4 +206,17 @@ def cmd_sample(args, store: RunStore) -> int:
     else:
         atomic_write(args.out, png_bytes(grid_image(images, nrow=int(np.ceil(np.sqrt(args.n))))))
     print(f"wrote {args.n} images to {args.out}")
+    return 0
+
+
+def cmd_eval(args, store: RunStore) -> int:
+    from gan.metrics import evaluate  # the classifier loads only for this command
+
+    if not 100 <= args.n <= 10_000:
+        raise ValueError(f"--n must be in [100, 10000], got {args.n}")
+    run = store.open(args.run)
+    images, labels = sample(run, args.n, epoch=args.epoch, seed=args.seed)
+    epoch = args.epoch if args.epoch is not None else run.load_checkpoint()["epoch"]
+    metrics = evaluate(images, labels=labels.numpy() if labels is not None else None)
+    print(json.dumps({"run": run.id, "epoch": epoch, **metrics}, indent=1))
     return 0

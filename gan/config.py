@@ -74,6 +74,10 @@ class TrainConfig:
         low=0, high=10_000,
     )
     grid_size: int = _spec(8, "Snapshot grids show grid_size x grid_size samples from one fixed noise batch.", low=1, high=16)
+    eval_samples: int = _spec(
+        2000, "Samples scored by the MNIST classifier at each snapshot (FID-MNIST, coverage, ...); 0 turns metrics off.",
+        low=0, high=10_000,
+    )
     checkpoint_every: int = _spec(1, "Save a resumable checkpoint every this many epochs (and on pause and stop).", low=1, high=10_000)
     data_dir: str = _spec("", "Folder with the MNIST IDX files; empty: the copy embedded in the package.")
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gan.alarms import Alarms
 from gan.config import TrainConfig
+from gan.evaluation import Evaluator
 from gan.images import grid_image
 from gan.store import LIVE_STATUSES, Run, RunStore, StoreWriter
 from gan.trainer import TrainControl, Trainer
@@ -41,6 +43,9 @@ def execute(run: Run, *, resume: bool = False, control: TrainControl | None = No
         trainer = Trainer(run.config(), control=control)
         if resume:
             trainer.load_state_dict(run.load_checkpoint())
+        if trainer.config.eval_samples:
+            Evaluator(trainer)
+        Alarms(trainer)
         writer = StoreWriter(run, trainer)
         for event, fn in callbacks:
             trainer.add_callback(event, fn)
@@ -72,6 +77,8 @@ class Progress:
     metrics: dict = field(default_factory=dict)  # the latest step's
     grid: np.ndarray | None = None  # the latest fixed-noise grid, uint8 (H, W)
     grid_epoch: float | None = None  # fractional between snapshots (a live preview)
+    evaluation: dict | None = None  # the latest snapshot's quality metrics, with its "epoch"
+    alarms: tuple = ()  # alarms raised so far (gan.alarms)
     message: str = ""
 
     @property
@@ -115,6 +122,12 @@ class Job:
 
     on_preview = on_snapshot
 
+    def on_evaluation(self, trainer, epoch, metrics) -> None:
+        self.update(evaluation={**metrics, "epoch": epoch})
+
+    def on_alarm(self, trainer, alarm) -> None:
+        self.update(alarms=(*self.progress.alarms, alarm))
+
     def on_epoch_end(self, trainer) -> None:
         self.update(**_counts(trainer))
 
@@ -128,7 +141,8 @@ class Job:
         self.update(status=status, eta_s=0.0 if status == "finished" else None, **_counts(trainer))
 
     def callbacks(self) -> list[tuple[str, object]]:
-        names = ("on_train_start", "on_log", "on_preview", "on_snapshot", "on_epoch_end", "on_pause", "on_resume", "on_train_end")
+        names = ("on_train_start", "on_log", "on_preview", "on_snapshot", "on_evaluation", "on_alarm", "on_epoch_end",
+                 "on_pause", "on_resume", "on_train_end")
         return [(name, getattr(self, name)) for name in names]
 
 

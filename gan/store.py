@@ -229,6 +229,7 @@ class Run:
         con.execute(
             "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, step INTEGER, time REAL, kind TEXT, detail TEXT)"
         )
+        con.execute("CREATE TABLE IF NOT EXISTS evaluations (epoch INTEGER PRIMARY KEY, metrics TEXT)")
         return con
 
     def _reader(self) -> sqlite3.Connection | None:
@@ -247,6 +248,18 @@ class Run:
             rows = cursor.fetchall()
         data = np.array(rows, dtype=np.float64).reshape(len(rows), len(names)) if rows else np.empty((0, len(names)))
         return {name: data[:, i] for i, name in enumerate(names)}
+
+    def evaluations(self) -> dict[int, dict]:
+        """Quality metrics per snapshot epoch (see gan.metrics.evaluate)."""
+        con = self._reader()
+        if con is None:
+            return {}
+        with closing(con):
+            try:
+                rows = con.execute("SELECT epoch, metrics FROM evaluations ORDER BY epoch").fetchall()
+            except sqlite3.OperationalError:  # a run recorded before metrics existed
+                return {}
+        return {epoch: json.loads(metrics) for epoch, metrics in rows}
 
     def events(self) -> list[dict]:
         con = self._reader()
@@ -349,7 +362,8 @@ class StoreWriter:
         self.status_on_start = status_on_start
         self.con: sqlite3.Connection | None = None
         self.columns = {"step", "epoch"}
-        for event in ("on_train_start", "on_log", "on_snapshot", "on_epoch_end", "on_pause", "on_resume", "on_train_end"):
+        for event in ("on_train_start", "on_log", "on_snapshot", "on_evaluation", "on_alarm", "on_epoch_end",
+                      "on_pause", "on_resume", "on_train_end"):
             trainer.add_callback(event, getattr(self, event))
 
     def _progress(self) -> dict:
@@ -379,6 +393,15 @@ class StoreWriter:
         self.run.save_snapshot(epoch, images, nrow=trainer.config.grid_size)
         self.run.save_checkpoint(trainer.state_dict(), keep_epoch=epoch)
 
+    def on_evaluation(self, trainer, epoch: int, metrics: dict) -> None:
+        with self.con:
+            self.con.execute("INSERT OR REPLACE INTO evaluations (epoch, metrics) VALUES (?, ?)",
+                             (epoch, json.dumps(metrics)))
+
+    def on_alarm(self, trainer, alarm: dict) -> None:
+        self.record_event("alarm", alarm)
+        self.run.write_info(message=alarm["message"])
+
     def on_epoch_end(self, trainer) -> None:
         if trainer.epoch % trainer.config.checkpoint_every == 0:
             self.run.save_checkpoint(trainer.state_dict())
@@ -394,7 +417,7 @@ class StoreWriter:
         if changes:
             self.run.write_config(trainer.config)
         self.record_event("resume", changes)
-        self.run.write_info(status="running", **self._progress())
+        self.run.write_info(status="running", message="", **self._progress())
 
     def on_train_end(self, trainer, status: str) -> None:
         self.run.save_checkpoint(trainer.state_dict())

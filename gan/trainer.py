@@ -22,7 +22,8 @@ from gan.models.conditioning import NUM_CLASSES
 
 METRICS = ("d_loss_real", "d_loss_fake", "g_loss", "d_real", "d_fake")
 PENALTY_METRICS = ("wasserstein", "gradient_penalty")  # logged by losses with a gradient penalty
-EVENTS = ("on_train_start", "on_log", "on_preview", "on_snapshot", "on_epoch_end", "on_pause", "on_resume", "on_train_end")
+EVENTS = ("on_train_start", "on_log", "on_preview", "on_snapshot", "on_evaluation", "on_alarm", "on_epoch_end",
+          "on_pause", "on_resume", "on_train_end")
 CHECKPOINT_FORMAT = 1
 
 

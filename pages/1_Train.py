@@ -90,6 +90,13 @@ def live_body(run_id: str, was_active: bool) -> None:
     if "wasserstein" in columns:
         st.plotly_chart(ui.wasserstein_figure(columns, **chart), key="train-wasserstein", config=plotly)
     st.caption(f"**{config.loss}** · {LOSSES[config.loss].healthy}")
+    ui.show_alarms(events)
+    evaluations = run.evaluations()
+    if evaluations:
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(ui.quality_figure(evaluations), key="train-quality", config=plotly)
+        epoch = max(evaluations)
+        c2.plotly_chart(ui.histogram_figure(evaluations[epoch], epoch), key="train-histogram", config=plotly)
     grid, epoch = (progress.grid, progress.grid_epoch) if progress and progress.grid is not None else ui.latest_grid(run)
     if grid is not None:
         label = f"epoch {epoch:g}" if float(epoch).is_integer() else f"epoch {epoch:.2f} (live)"

@@ -15,7 +15,8 @@ def mnist_train():
 @pytest.fixture
 def tiny_config():
     """The report's model, shrunk so that an epoch takes a fraction of a second."""
-    return preset("report-2019", epochs=2, train_images=600, batch_size=50, hidden=32, device="cpu", grid_size=4)
+    return preset("report-2019", epochs=2, train_images=600, batch_size=50, hidden=32, device="cpu", grid_size=4,
+                  eval_samples=0)
 
 
 @pytest.fixture

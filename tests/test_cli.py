@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -8,7 +9,8 @@ from PIL import Image
 
 from gan.store import RunStore
 
-TINY = ["--epochs", "2", "--train-images", "600", "--batch-size", "50", "--hidden", "32", "--device", "cpu"]
+TINY = ["--epochs", "2", "--train-images", "600", "--batch-size", "50", "--hidden", "32", "--device", "cpu",
+        "--eval-samples", "0"]
 
 
 def gan(*args, env=None):
@@ -79,7 +81,7 @@ def test_every_subcommand_has_help():
 @pytest.fixture
 def conditional_run(runs_dir):
     out = gan("train", "--preset", "cgan", "--epochs", "1", "--train-images", "200", "--batch-size", "50",
-              "--hidden", "8", "--device", "cpu")
+              "--hidden", "8", "--device", "cpu", "--eval-samples", "0")
     assert out.returncode == 0, out.stderr
     (run,) = RunStore().list()
     return run["id"]
@@ -107,7 +109,23 @@ def test_digit_for_an_unconditional_run_exits_2(trained_run, tmp_path):
 
 def test_conditional_flag_is_a_boolean_switch(runs_dir):
     out = gan("train", "--preset", "cgan", "--no-conditional", "--epochs", "1", "--train-images", "100",
-              "--batch-size", "50", "--hidden", "8", "--device", "cpu", "--quiet")
+              "--batch-size", "50", "--hidden", "8", "--device", "cpu", "--eval-samples", "0", "--quiet")
     assert out.returncode == 0, out.stderr
     (run,) = RunStore().list()
     assert run["config"]["conditional"] is False
+
+
+def test_eval_prints_json_scores_next_to_the_real_data_values(conditional_run):
+    out = gan("eval", "--run", conditional_run, "--n", "200")
+    assert out.returncode == 0, out.stderr
+    scores = json.loads(out.stdout)
+    assert scores["run"] == conditional_run and scores["epoch"] == 1 and scores["n_samples"] == 200
+    for name in ("classifier_score", "fid", "kid", "precision", "recall", "label_entropy", "conditional_accuracy"):
+        assert isinstance(scores[name], float) and isinstance(scores["real"][name], float)
+    assert scores["real"]["classifier_score"] > 9 and scores["real"]["conditional_accuracy"] > 0.97
+    assert len(scores["class_histogram"]) == 10 and sum(scores["class_histogram"]) == 200
+
+
+def test_eval_rejects_an_out_of_range_sample_count(trained_run):
+    out = gan("eval", "--run", trained_run, "--n", "5")
+    assert out.returncode == 2 and "--n must be in [100, 10000]" in out.stderr

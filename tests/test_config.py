@@ -30,6 +30,7 @@ BAD_VALUES = {
     "device": ("tpu", "one of 'auto', 'cpu', 'cuda', 'mps'"),
     "snapshot_epochs": ((0, 20000), "[0, 10000]"),
     "grid_size": (17, "[1, 16]"),
+    "eval_samples": (10_001, "[0, 10000]"),
     "checkpoint_every": (0, "[1, 10000]"),
 }
 

@@ -58,6 +58,7 @@ def test_start_trains_a_tiny_job_to_the_end():
     at.slider(key="form-report-2019-epochs").set_value(2)
     at.slider(key="form-report-2019-hidden").set_value(32)
     at.slider(key="form-report-2019-train_images").set_value(1000)
+    at.number_input(key="form-report-2019-eval_samples").set_value(200)
     at.run()
     assert not at.error
     at.button(key="start").click().run()
@@ -168,7 +169,7 @@ def test_a_run_trained_by_the_cli_in_another_process_is_watched_live(runs_dir):
     import time
 
     cli = subprocess.Popen([sys.executable, "-m", "gan", "train", "--epochs", "1000", "--train-images", "600",
-                            "--batch-size", "50", "--hidden", "16", "--quiet"], cwd=ROOT, env=os.environ,
+                            "--batch-size", "50", "--hidden", "16", "--eval-samples", "0", "--quiet"], cwd=ROOT, env=os.environ,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + TIMEOUT
@@ -183,3 +184,13 @@ def test_a_run_trained_by_the_cli_in_another_process_is_watched_live(runs_dir):
     finally:
         cli.terminate()
         cli.wait(30)
+
+
+def test_the_train_form_has_a_widget_for_every_config_field():
+    import dataclasses
+
+    import ui
+    from gan.config import TrainConfig
+
+    in_form = [name for names in ui.SECTIONS.values() for name in names]
+    assert sorted(in_form) == sorted(f.name for f in dataclasses.fields(TrainConfig))

@@ -21,7 +21,8 @@ from gan.runner import JobRunner, continue_config, execute
 from gan.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
-LONG = ["--epochs", "1000", "--train-images", "600", "--batch-size", "50", "--hidden", "32", "--device", "cpu", "--quiet"]
+LONG = ["--epochs", "1000", "--train-images", "600", "--batch-size", "50", "--hidden", "32", "--device", "cpu",
+        "--eval-samples", "0", "--quiet"]
 
 
 def wait_for(predicate, timeout=60.0):
@@ -43,7 +44,8 @@ RUNNER_SCRIPT = """
 import sys, time
 from gan import JobRunner, RunStore, preset
 runner = JobRunner(RunStore())
-runner.start(preset("report-2019", epochs=1000, train_images=600, batch_size=50, hidden=32, device="cpu"))
+runner.start(preset("report-2019", epochs=1000, train_images=600, batch_size=50, hidden=32, device="cpu",
+                    eval_samples=0))
 time.sleep(600)
 """
 

@@ -1,0 +1,113 @@
+"""Quality metrics recorded during training, and the failure alarms."""
+
+import math
+import time
+
+import pytest
+import torch
+from torch import nn
+
+from gan.alarms import D_WINS_STEPS, Alarms
+from gan.data import load_mnist, to_training_tensor
+from gan.evaluation import Evaluator
+from gan.losses import BCE
+from gan.runner import JobRunner, execute
+from gan.store import RunStore
+from gan.trainer import Trainer
+
+
+def test_metrics_are_recorded_at_every_snapshot_epoch_with_the_real_reference(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config.replace(eval_samples=200))
+    execute(run)
+    evaluations = run.evaluations()
+    assert sorted(evaluations) == [0, 2]
+    for metrics in evaluations.values():
+        assert metrics["n_samples"] == 200 and len(metrics["class_histogram"]) == 10
+        assert metrics["real"]["classifier_score"] > 9 and metrics["real"]["fid"] < metrics["fid"]
+
+
+class Collapsed(nn.Module):
+    """A generator that draws one and the same real digit for every z."""
+
+    def __init__(self, image):
+        super().__init__()
+        self.image = image
+        self.dummy = nn.Parameter(torch.zeros(1))
+
+    def forward(self, z, labels=None):
+        return self.image.expand(z.shape[0], 1, 28, 28) + 0 * self.dummy
+
+
+def test_a_collapsed_generator_trips_the_mode_collapse_alarm(tiny_config, mnist_train):
+    trainer = Trainer(tiny_config.replace(eval_samples=200), images=mnist_train[0])
+    trainer.G = Collapsed(to_training_tensor(mnist_train[0][:1]))
+    Evaluator(trainer)
+    Alarms(trainer)
+    raised = []
+    trainer.add_callback("on_alarm", lambda t, alarm: raised.append(alarm))
+    trainer.epoch = 5
+    trainer.snapshot()
+    assert [a["name"] for a in raised] == ["mode-collapse"]
+    assert raised[0]["covered"] == 1 and "try" not in raised[0]["message"] and raised[0]["advice"]
+
+
+def test_a_healthy_sample_raises_no_alarm(tiny_config, mnist_train):
+    trainer = Trainer(tiny_config.replace(eval_samples=500), images=mnist_train[0])
+    alarms = Alarms(trainer)
+    raised = []
+    trainer.add_callback("on_alarm", lambda t, alarm: raised.append(alarm))
+    from gan.metrics import evaluate
+
+    real = to_training_tensor(load_mnist("test")[0][:500])
+    alarms.on_evaluation(trainer, 5, evaluate(real))
+    assert raised == []
+
+
+def test_nan_in_a_loss_pauses_the_job_with_the_message(tiny_config, runs_dir, monkeypatch):
+    original = BCE.discriminator
+    calls = {"n": 0}
+
+    def poisoned(real_out, fake_out, config):
+        calls["n"] += 1
+        loss_real, loss_fake = original(real_out, fake_out, config)
+        return (loss_real * math.nan if calls["n"] > 15 else loss_real), loss_fake
+
+    monkeypatch.setattr(BCE, "discriminator", staticmethod(poisoned))
+    runner = JobRunner(RunStore())
+    try:
+        run_id = runner.start(tiny_config.replace(epochs=50))
+        deadline = time.monotonic() + 60
+        while runner.progress(run_id).status != "paused":
+            assert time.monotonic() < deadline and runner.progress(run_id).status != "failed"
+            time.sleep(0.05)
+        progress = runner.progress(run_id)
+        assert [a["name"] for a in progress.alarms] == ["divergence"]
+        info = runner.store.open(run_id).info()
+        assert info["status"] == "paused" and "diverged" in info["message"]
+        events = [e for e in runner.store.open(run_id).events() if e["kind"] == "alarm"]
+        assert events[0]["detail"]["name"] == "divergence" and events[0]["detail"]["step"] == 16
+    finally:
+        runner.shutdown()
+
+
+def test_discriminator_winning_for_many_steps_raises_one_alarm(tiny_config, mnist_train):
+    trainer = Trainer(tiny_config, images=mnist_train[0])
+    alarms = Alarms(trainer)
+    raised = []
+    trainer.add_callback("on_alarm", lambda t, alarm: raised.append(alarm))
+    winning = {"d_loss_real": 0.3, "d_loss_fake": 0.01, "g_loss": 5.0, "d_real": 0.9, "d_fake": 0.005}
+    alarms.on_log(trainer, [{"step": s, **winning} for s in range(1, D_WINS_STEPS)])
+    assert raised == []
+    alarms.on_log(trainer, [{"step": s, **winning} for s in range(D_WINS_STEPS, D_WINS_STEPS + 100)])
+    assert [a["name"] for a in raised] == ["discriminator-wins"]
+
+
+@pytest.mark.parametrize("d_fake", [0.2, 0.5])
+def test_a_discriminator_that_is_not_certain_raises_no_alarm(tiny_config, mnist_train, d_fake):
+    trainer = Trainer(tiny_config, images=mnist_train[0])
+    alarms = Alarms(trainer)
+    raised = []
+    trainer.add_callback("on_alarm", lambda t, alarm: raised.append(alarm))
+    row = {"d_loss_real": 0.5, "d_loss_fake": 0.4, "g_loss": 1.0, "d_real": 0.7, "d_fake": d_fake}
+    alarms.on_log(trainer, [{"step": s, **row} for s in range(1, 2 * D_WINS_STEPS)])
+    assert raised == []
