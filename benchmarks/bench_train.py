@@ -4,7 +4,8 @@ The tutorial loop is what most GAN examples do: a torchvision-style Dataset that
 image with ToTensor + Normalize, a shuffled DataLoader, and a step that logs with .item().
 
     python benchmarks/bench_train.py                 # report-2019, batch 100, one epoch each
-    python benchmarks/bench_train.py --steps 300 --workers 2
+    python benchmarks/bench_train.py --preset dcgan --steps 200
+    python benchmarks/bench_train.py --batch-sweep 32 64 100 256 1000 --size-sweep 15000 30000 60000
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ class TutorialMNIST(Dataset):
         return self.transform(Image.fromarray(self.images[i], mode="L")), 0
 
 
+def labels_for(config, n):
+    return torch.randint(0, 10, (n,)) if config.conditional else None
+
+
 def tutorial_images_per_s(config, images, steps: int, workers: int) -> float:
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
@@ -54,7 +59,8 @@ def tutorial_images_per_s(config, images, steps: int, workers: int) -> float:
                 start = time.perf_counter()
             real = real.to(device)
             b = real.shape[0]
-            z = torch.rand(b, config.noise_dim, device=device) * 2 - 1
+            z = torch.rand(b, config.noise_dim, device=device) * 2 - 1 if config.noise == "uniform" else \
+                torch.randn(b, config.noise_dim, device=device)
             fake = G(z)
             d_loss_real = F.binary_cross_entropy_with_logits(D(real), torch.full((b,), config.real_label, device=device))
             d_loss_fake = F.binary_cross_entropy_with_logits(D(fake.detach()), torch.zeros(b, device=device))
@@ -73,8 +79,9 @@ def tutorial_images_per_s(config, images, steps: int, workers: int) -> float:
 
 
 def ours_images_per_s(config, images, steps: int) -> float:
-    config = config.replace(train_images=min(len(images), (steps + 5) * config.batch_size), epochs=1, snapshot_epochs=(1,))
-    trainer = Trainer(config, images=images)
+    config = config.replace(train_images=min(len(images), (steps + 5) * config.batch_size), epochs=1,
+                            snapshot_epochs=(1,), eval_samples=0)
+    trainer = Trainer(config, images=images, labels=labels_for(config, len(images)))
     seconds = []
     trainer.add_callback("on_log", lambda t, rows: seconds.append((len(rows), time.perf_counter())))
     trainer.log_every = 5
@@ -84,26 +91,48 @@ def ours_images_per_s(config, images, steps: int) -> float:
     return steps_timed * config.batch_size / (t_last - t0)
 
 
+def epoch_seconds(config, images, n: int) -> float:
+    """Seconds for one epoch over the first ``n`` images (should grow linearly with n)."""
+    config = config.replace(train_images=n, epochs=1, snapshot_epochs=(1,), eval_samples=0)
+    trainer = Trainer(config, images=images)
+    trainer.log_every = 10**9  # one flush per epoch: time the loop, not the listeners
+    start = time.perf_counter()
+    trainer.train_epoch()
+    return time.perf_counter() - start
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="report-2019")
-    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, help="default: the preset's")
     parser.add_argument("--steps", type=int, default=600, help="timed steps per loop (600 = one epoch at batch 100)")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the tutorial loop")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-sweep", type=int, nargs="*", metavar="B", help="also: our images/s at these batch sizes")
+    parser.add_argument("--size-sweep", type=int, nargs="*", metavar="N", help="also: epoch time on the first N images")
     args = parser.parse_args()
-    config = preset(args.preset, batch_size=args.batch_size, device=args.device)
+    config = preset(args.preset, device=args.device, eval_samples=0)
+    config = config.replace(batch_size=args.batch_size) if args.batch_size else config
     images, _ = load_mnist("train")
-    print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-          f"device {args.device}, preset {args.preset}, batch {args.batch_size}, {args.steps} steps")
+    name = torch.cuda.get_device_name() if args.device == "cuda" else (platform.processor() or platform.machine())
+    print(f"# {name}, {torch.get_num_threads()} threads, torch {torch.__version__}, device {args.device}, "
+          f"preset {args.preset}, batch {config.batch_size}, {args.steps} steps")
     tutorial = tutorial_images_per_s(config, images, args.steps, args.workers)
     ours = ours_images_per_s(config, images, args.steps)
-    epochs = 500
     per_epoch = config.steps_per_epoch * config.batch_size
     print(f"{'loop':10} {'images/s':>10} {'500 epochs':>11}")
-    for name, rate in (("tutorial", tutorial), ("ours", ours)):
-        print(f"{name:10} {rate:10,.0f} {epochs * per_epoch / rate / 60:9.1f} min")
+    for loop, rate in (("tutorial", tutorial), ("ours", ours)):
+        print(f"{loop:10} {rate:10,.0f} {500 * per_epoch / rate / 60:9.1f} min")
     print(f"ratio ours/tutorial: {ours / tutorial:.2f}x")
+    if args.batch_sweep:
+        print(f"\n{'batch':>6} {'images/s':>10}")
+        for b in args.batch_sweep:
+            print(f"{b:6d} {ours_images_per_s(config.replace(batch_size=b), images, max(50, args.steps * 100 // b)):10,.0f}")
+    if args.size_sweep:
+        print(f"\n{'images':>7} {'epoch s':>8} {'s per 10k':>9}")
+        for n in args.size_sweep:
+            seconds = epoch_seconds(config, images, n)
+            print(f"{n:7d} {seconds:8.2f} {seconds / n * 10_000:9.3f}")
 
 
 if __name__ == "__main__":

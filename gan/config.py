@@ -231,7 +231,8 @@ def _is_number(v: Any) -> bool:
 
 _DCGAN = dict(
     family="dcgan", loss="bce", batch_size=64, noise_dim=64, noise="normal", hidden=32, leaky_slope=0.2,
-    dropout=0.0, lr_g=0.0002, lr_d=0.0002, beta1_g=0.5, beta2_g=0.999, beta1_d=0.5, beta2_d=0.999,
+    # lr 5e-4 rather than the paper's 2e-4: clearly better digits after 5 epochs here (FID-MNIST, README)
+    dropout=0.0, lr_g=0.0005, lr_d=0.0005, beta1_g=0.5, beta2_g=0.999, beta1_d=0.5, beta2_d=0.999,
     real_label=0.9, epochs=10, snapshot_epochs=(0, 1, 2, 3, 5, 10),
 )
 PRESETS: dict[str, dict[str, Any]] = {
@@ -246,7 +247,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the same DCGAN conditioned on the digit: ask it for a 7 and it draws a 7
     "cgan": {**_DCGAN, "conditional": True},
     # a Wasserstein critic with gradient penalty, with the paper's 5 critic steps and Adam (0.5, 0.9)
-    "wgan-gp": {**_DCGAN, "loss": "wgan-gp", "beta2_g": 0.9, "beta2_d": 0.9, "d_steps": 5, "gp_weight": 10.0},
+    "wgan-gp": {**_DCGAN, "loss": "wgan-gp", "lr_g": 0.0002, "lr_d": 0.0002, "beta2_g": 0.9, "beta2_d": 0.9,
+                "d_steps": 5, "gp_weight": 10.0},
 }
 
 
