@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas  # noqa: F401  plotly looks pandas up lazily: imported here once, concurrent sessions never see it half-imported
 import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
@@ -21,7 +22,8 @@ from gan.trainer import measure_images_per_s, resolve_device
 
 REFRESH_S = 2.0  # live view refresh period: often enough to feel live, rare enough to leave the CPU to training
 MAX_POINTS = 2000  # per trace, for charts drawn once
-LIVE_POINTS = 600  # per trace, for charts redrawn every refresh
+LIVE_POINTS = 500  # per trace, for charts redrawn every refresh
+QUALITY_REFRESH_S = 10.0  # snapshot metrics and alarms change rarely
 STATUS_ICONS = {
     "created": "⚪", "queued": "⏳", "starting": "⏳", "running": "🟢", "paused": "⏸️", "stopped": "⏹️", "finished": "✅",
     "failed": "❌", "interrupted": "⚠️", "damaged": "🧨",

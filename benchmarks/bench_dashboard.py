@@ -10,22 +10,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
+from serve import CHROMIUM_FLAGS, ROOT, dashboard_server
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from gan.store import RunStore  # noqa: E402
-
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+from gan.store import RunStore
 
 
 def images_per_s(runs_dir: Path) -> float:
@@ -44,37 +37,20 @@ def cli(epochs: int, runs_dir: Path) -> float:
 def dashboard(epochs: int, runs_dir: Path) -> float:
     from playwright.sync_api import sync_playwright
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port)],
-                              cwd=ROOT, env={**os.environ, "GAN_RUNS_DIR": str(runs_dir)},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.3)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(120_000)
-            page.goto(f"{url}/Train")
-            slider = page.locator('input[type=range][aria-label="epochs"]')
-            slider.focus()
-            slider.press("Home")
-            for _ in range(epochs - 1):
-                slider.press("ArrowRight")
-            page.get_by_text(f"({epochs} epochs ×").wait_for()
-            page.locator('[data-testid="stButton"] button', has_text="Start training").click()
-            page.locator('[data-testid="stProgress"]', has_text="finished").wait_for(timeout=600_000)
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(30)
+    with dashboard_server(runs_dir) as (url, _), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(120_000)
+        page.goto(f"{url}/Train")
+        slider = page.locator('input[type=range][aria-label="epochs"]')
+        slider.focus()
+        slider.press("Home")
+        for _ in range(epochs - 1):
+            slider.press("ArrowRight")
+        page.get_by_text(f"({epochs} epochs ×").wait_for()
+        page.locator('[data-testid="stButton"] button', has_text="Start training").click()
+        page.locator('[data-testid="stProgress"]', has_text="finished").wait_for(timeout=600_000)
+        browser.close()
     return images_per_s(runs_dir)
 
 

@@ -11,18 +11,14 @@ Prints the figures; exits non-zero on any error.
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+from serve import CHROMIUM_FLAGS, dashboard_server
+
+from gan.store import RunStore
 
 
 def rss_mib(pid: int) -> float:
@@ -36,11 +32,13 @@ def start_job(page) -> None:
     advanced = page.get_by_text("Advanced")
     if not page.locator('input[type=range][aria-label="train images"]').is_visible():
         advanced.click()
-    for label, key in (("train images", "Home"), ("epochs", "End")):
+    # 2,000 images and 1,000 epochs: long enough that both jobs train for the whole test
+    for label, keys in (("train images", ("Home", "ArrowRight")), ("epochs", ("End",))):
         slider = page.locator(f'input[type=range][aria-label="{label}"]')
         slider.focus()
-        slider.press(key)
-    page.get_by_text("(1000 epochs × 10 steps").wait_for()
+        for key in keys:
+            slider.press(key)
+    page.get_by_text("(1000 epochs × 20 steps").wait_for()
     page.locator('[data-testid="stButton"] button', has_text="Start training").click()
     page.wait_for_timeout(3000)
 
@@ -51,60 +49,39 @@ def main():
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    with tempfile.TemporaryDirectory() as tmp, socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
+    with tempfile.TemporaryDirectory() as tmp:
         log_path = Path(tmp) / "server.log"
-        log = open(log_path, "w")
-        server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port)],
-                                  cwd=ROOT, env={**os.environ, "GAN_RUNS_DIR": str(Path(tmp) / "runs")},
-                                  stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
         errors, samples = [], []
-        try:
-            for _ in range(200):
-                try:
-                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.3)
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
-                tabs = [browser.new_page(viewport={"width": 1400, "height": 1000}) for _ in range(3)]
-                for tab in tabs:
-                    tab.set_default_timeout(120_000)
-                tabs[0].goto(f"{url}/Train")
-                samples.append(("start", rss_mib(server.pid)))
-                start_job(tabs[0])
-                start_job(tabs[0])
-                tabs[1].goto(f"{url}/Train")
-                deadline = time.monotonic() + args.minutes * 60
-                turn = 0
-                while time.monotonic() < deadline:
-                    tabs[2].goto(f"{url}/{'Runs' if turn % 2 else 'Compare'}")
-                    tabs[2].wait_for_timeout(10_000)
-                    for i, tab in enumerate(tabs):
-                        boxes = tab.locator('[data-testid="stException"]')
-                        if boxes.count():
-                            errors.append(f"tab {i}: {boxes.first.inner_text()[:200]}")
-                    samples.append((f"{turn * 10 + 10}s", rss_mib(server.pid)))
-                    turn += 1
-                for _ in range(2):
-                    stop = tabs[1].locator('[data-testid="stButton"] button', has_text="Stop").filter(visible=True)
-                    if stop.count():
-                        stop.first.click()
-                        tabs[1].wait_for_timeout(3000)
-                browser.close()
-        finally:
-            server.terminate()
-            server.wait(30)
-            log.close()
+        with dashboard_server(Path(tmp) / "runs", log_path) as (url, server), sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+            tabs = [browser.new_page(viewport={"width": 1400, "height": 1000}) for _ in range(3)]
+            for tab in tabs:
+                tab.set_default_timeout(120_000)
+            tabs[0].goto(f"{url}/Train")
+            samples.append(("start", rss_mib(server.pid)))
+            start_job(tabs[0])
+            start_job(tabs[0])
+            tabs[1].goto(f"{url}/Train")
+            deadline = time.monotonic() + args.minutes * 60
+            turn = 0
+            while time.monotonic() < deadline:
+                tabs[2].goto(f"{url}/{'Runs' if turn % 2 else 'Compare'}")
+                tabs[2].wait_for_timeout(10_000)
+                for i, tab in enumerate(tabs):
+                    boxes = tab.locator('[data-testid="stException"]')
+                    if boxes.count():
+                        errors.append(f"tab {i}: {boxes.first.inner_text()[:200]}")
+                samples.append((f"{turn * 10 + 10}s", rss_mib(server.pid)))
+                turn += 1
+            for _ in range(2):
+                stop = tabs[1].locator('[data-testid="stButton"] button', has_text="Stop").filter(visible=True)
+                if stop.count():
+                    stop.first.click()
+                    tabs[1].wait_for_timeout(3000)
+            browser.close()
         text = log_path.read_text()
         if "Traceback" in text or "missing ScriptRunContext" in text:
             errors.append("server log: " + text[-2000:])
-        from gan.store import RunStore
-
         runs = RunStore(Path(tmp) / "runs").list()
         rss = [v for _, v in samples]
         print(f"# load: {len(runs)} jobs, 3 tabs, {args.minutes:g} min, refresh every 2 s")

@@ -90,17 +90,23 @@ def live_body(run_id: str, was_active: bool) -> None:
     if "wasserstein" in columns:
         st.plotly_chart(ui.wasserstein_figure(columns, **chart), key="train-wasserstein", config=plotly)
     st.caption(f"**{config.loss}** · {LOSSES[config.loss].healthy}")
-    ui.show_alarms(events)
-    evaluations = run.evaluations()
-    if evaluations:
-        c1, c2 = st.columns(2)
-        c1.plotly_chart(ui.quality_figure(evaluations), key="train-quality", config=plotly)
-        epoch = max(evaluations)
-        c2.plotly_chart(ui.histogram_figure(evaluations[epoch], epoch), key="train-histogram", config=plotly)
     grid, epoch = (progress.grid, progress.grid_epoch) if progress and progress.grid is not None else ui.latest_grid(run)
     if grid is not None:
         label = f"epoch {epoch:g}" if float(epoch).is_integer() else f"epoch {epoch:.2f} (live)"
         st.image(ui.scaled(grid, 2), caption=f"Fixed noise, {label}")
+
+
+def quality_body(run_id: str) -> None:
+    """Alarms and snapshot metrics: they change at snapshots only, so they refresh less often."""
+    run = store.open(run_id)
+    ui.show_alarms(run.events())
+    evaluations = run.evaluations()
+    if evaluations:
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(ui.quality_figure(evaluations), key="train-quality", config={"displaylogo": False})
+        epoch = max(evaluations)
+        c2.plotly_chart(ui.histogram_figure(evaluations[epoch], epoch), key="train-histogram",
+                        config={"displaylogo": False})
 
 
 with live:
@@ -116,3 +122,4 @@ with live:
                                describe=lambda info: info["id"])  # the live status is shown below
         was_active = runner.is_active(run_id) or ui.is_live(store.open(run_id).info())
         st.fragment(run_every=ui.REFRESH_S if was_active else None)(live_body)(run_id, was_active)
+        st.fragment(run_every=ui.QUALITY_REFRESH_S if was_active else None)(quality_body)(run_id)

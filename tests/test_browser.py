@@ -145,6 +145,15 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     wait_until(lambda: grid_src(page) not in ("", first_grid), message="the grid to change")
     shoot(page, "train")
 
+    # a second tab shows the same live job, and closing it does not stop training
+    second = page.context.new_page()
+    second.goto(f"{url}/Train")
+    wait_until(lambda: "running" in progress_text(second), message="the job in a second tab")
+    second.close()
+    step_before = re.search(r"step ([\d,]+)", progress_text(page)).group(1)
+    wait_until(lambda: re.search(r"step ([\d,]+)", progress_text(page)).group(1) != step_before,
+               message="training to go on after the tab closed")
+
     click(page, "Pause")
     wait_until(lambda: "paused" in progress_text(page), message="pause")
     step = re.search(r"step ([\d,]+)", progress_text(page)).group(1)
@@ -181,3 +190,20 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
 
     log = log_path.read_text()
     assert "Traceback" not in log and "missing ScriptRunContext" not in log, log
+
+
+def _websocket_status(port: int, host: str) -> str:
+    """The status line the server answers to a WebSocket handshake naming ``host``."""
+    request = (f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+               f"Origin: http://{host}:{port}\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request.encode())
+        return s.recv(200).decode(errors="replace").splitlines()[0]
+
+
+def test_websocket_from_a_foreign_host_name_is_refused(server):
+    url, _ = server
+    port = int(url.rsplit(":", 1)[1])
+    assert " 101 " in _websocket_status(port, "127.0.0.1")  # the app's own name connects
+    assert " 101 " not in _websocket_status(port, "attacker.example")  # DNS rebinding does not

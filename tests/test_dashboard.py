@@ -194,3 +194,18 @@ def test_the_train_form_has_a_widget_for_every_config_field():
 
     in_form = [name for names in ui.SECTIONS.values() for name in names]
     assert sorted(in_form) == sorted(f.name for f in dataclasses.fields(TrainConfig))
+
+
+def test_an_exception_in_training_shows_in_the_page_and_the_app_keeps_working(tmp_path):
+    at = app("pages/1_Train.py")
+    at.text_input(key="form-report-2019-data_dir").set_value(str(tmp_path / "no-mnist-here")).run()
+    at.button(key="start").click().run()
+    from ui import get_runner
+
+    (info,) = RunStore().list()
+    assert get_runner().wait(info["id"], timeout=TIMEOUT).status == "failed"
+    at.run()
+    assert not at.exception
+    assert any("Training failed" in e.value and "train-images-idx3-ubyte" in e.value for e in at.error)
+    assert RunStore().open(info["id"]).info()["status"] == "failed"
+    app("pages/4_Runs.py")  # the rest of the app still works
