@@ -17,7 +17,7 @@ from gan.history import downsample
 from gan.losses import LOSSES
 from gan.models import FAMILIES
 from gan.runner import JobRunner
-from gan.store import LIVE_STATUSES, Run, RunNotFound, RunStore
+from gan.store import LIVE_STATUSES, Run, RunStore
 from gan.trainer import measure_images_per_s, resolve_device
 
 REFRESH_S = 2.0  # live view refresh period: often enough to feel live, rare enough to leave the CPU to training
@@ -83,14 +83,6 @@ def select_run(label: str, infos: list[dict], *, key: str, default: str | None =
     if st.session_state.get(key) not in ids:
         st.session_state[key] = default if default in ids else ids[0]
     return st.selectbox(label, ids, key=key, format_func=labels.get, help=help)
-
-
-def open_run(run_id: str) -> Run | None:
-    try:
-        return get_store().open(run_id)
-    except RunNotFound as exc:
-        st.error(str(exc))
-        return None
 
 
 def history(run: Run) -> dict[str, np.ndarray]:

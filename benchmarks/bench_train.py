@@ -86,7 +86,7 @@ def ours_images_per_s(config, images, steps: int) -> float:
     trainer.add_callback("on_log", lambda t, rows: seconds.append((len(rows), time.perf_counter())))
     trainer.log_every = 5
     trainer.train_epoch()
-    (n0, t0), (n_last, t_last) = seconds[0], seconds[-1]
+    (_, t0), (_, t_last) = seconds[0], seconds[-1]
     steps_timed = sum(n for n, _ in seconds[1:])
     return steps_timed * config.batch_size / (t_last - t0)
 

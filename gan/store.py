@@ -33,7 +33,6 @@ from gan.config import ConfigError, TrainConfig
 from gan.images import grid_image, npy_bytes, png_bytes
 
 LIVE_STATUSES = ("queued", "running", "paused")
-STATUSES = ("created", "queued", "running", "paused", "stopped", "finished", "failed", "interrupted", "damaged")
 # fields that shape the weights: a fork must keep them
 ARCHITECTURE_FIELDS = ("family", "conditional", "noise_dim", "hidden")
 HEARTBEAT_TIMEOUT_S = 120.0  # a live run writes run.json at least every few seconds

@@ -6,7 +6,6 @@ Screenshots of every page land in tests/artifacts/ (the README's come from here)
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -78,7 +77,7 @@ def page():
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()  # a context: tabs can be added
         page.set_default_timeout(60_000)
         yield page
         browser.close()

@@ -1,7 +1,6 @@
 import gzip
 import shutil
 
-import numpy as np
 import pytest
 import torch
 

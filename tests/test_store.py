@@ -86,9 +86,6 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
     target = tmp_path / "f.json"
     atomic_write(target, b"old")
 
-    class Boom(bytes):
-        pass
-
     with pytest.raises(TypeError):
         atomic_write(target, object())  # fails inside the write
     assert target.read_bytes() == b"old"
