@@ -204,7 +204,7 @@ class Run:
         if self.db_path.exists():
             try:
                 with closing(self._reader()) as con:
-                    con.execute("SELECT max(step) FROM steps").fetchone()
+                    con.execute("SELECT count(*) FROM sqlite_master").fetchone()  # garbage fails here
             except sqlite3.Error as exc:
                 return f"metrics.sqlite is damaged: {exc}"
         last = self.path / "checkpoints" / "last.pt"
@@ -242,7 +242,10 @@ class Run:
         if con is None:
             return {}
         with closing(con):
-            cursor = con.execute("SELECT * FROM steps WHERE step > ? ORDER BY step", (after,))
+            try:
+                cursor = con.execute("SELECT * FROM steps WHERE step > ? ORDER BY step", (after,))
+            except sqlite3.OperationalError:  # created a moment ago: its tables are not there yet
+                return {}
             names = [d[0] for d in cursor.description]
             rows = cursor.fetchall()
         data = np.array(rows, dtype=np.float64).reshape(len(rows), len(names)) if rows else np.empty((0, len(names)))
@@ -256,7 +259,7 @@ class Run:
         with closing(con):
             try:
                 rows = con.execute("SELECT epoch, metrics FROM evaluations ORDER BY epoch").fetchall()
-            except sqlite3.OperationalError:  # a run recorded before metrics existed
+            except sqlite3.OperationalError:  # not created yet
                 return {}
         return {epoch: json.loads(metrics) for epoch, metrics in rows}
 
@@ -265,7 +268,10 @@ class Run:
         if con is None:
             return []
         with closing(con):
-            rows = con.execute("SELECT step, time, kind, detail FROM events ORDER BY id").fetchall()
+            try:
+                rows = con.execute("SELECT step, time, kind, detail FROM events ORDER BY id").fetchall()
+            except sqlite3.OperationalError:  # created a moment ago: its tables are not there yet
+                return []
         return [{"step": s, "time": t, "kind": k, "detail": json.loads(d)} for s, t, k, d in rows]
 
     def inherit(self, parent: "Run", *, step: int, epoch: int) -> None:

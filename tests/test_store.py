@@ -109,3 +109,12 @@ def test_snapshot_images_round_trip(tiny_config, runs_dir):
     run.save_snapshot(3, images, nrow=4)
     np.testing.assert_array_equal(run.snapshot_images(3), images.reshape(16, 28, 28).numpy())
     assert run.snapshot_epochs() == [3]
+
+
+def test_a_metrics_database_without_tables_yet_reads_as_empty_not_damaged(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config)
+    import sqlite3
+
+    sqlite3.connect(run.db_path).close()  # the file exists, its tables do not (a run starting up)
+    assert run.steps() == {} and run.events() == [] and run.evaluations() == {}
+    assert run.info()["status"] == "created"
