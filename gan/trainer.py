@@ -335,9 +335,11 @@ class _Clock:
         return time.perf_counter() - self.start
 
 
-def measure_images_per_s(config: TrainConfig, *, steps: int = 30) -> float:
+def measure_images_per_s(config: TrainConfig, *, steps: int = 30, repeats: int = 3) -> float:
     """Training throughput of ``config`` on this machine, from a few steps on random images
-    (the step's cost does not depend on the pixels); the first steps are warm-up and not timed."""
+    (the step's cost does not depend on the pixels); the first steps are warm-up and not timed.
+    The best of ``repeats`` timings: a short burst of other work (a browser drawing a page) must
+    not make the estimate of a long run absurd."""
     warmup = 5
     n = min(config.batch_size * (steps + warmup), config.train_images)
     config = config.replace(train_images=max(n, config.batch_size), epochs=1, snapshot_epochs=(1,))
@@ -348,8 +350,11 @@ def measure_images_per_s(config: TrainConfig, *, steps: int = 30) -> float:
     real_labels = real_labels if config.conditional else None
     for _ in range(warmup):
         trainer.train_step(real, real_labels)
-    clock = _Clock()
-    for _ in range(steps):
-        last = trainer.train_step(real, real_labels)
-    last.tolist()  # wait for the device
-    return steps * config.batch_size / clock.elapsed()
+    rates = []
+    for _ in range(repeats):
+        clock = _Clock()
+        for _ in range(steps):
+            last = trainer.train_step(real, real_labels)
+        last.tolist()  # wait for the device
+        rates.append(steps * config.batch_size / clock.elapsed())
+    return max(rates)
