@@ -16,7 +16,7 @@ from gan.config import TrainConfig
 from gan.evaluation import Evaluator
 from gan.images import grid_image
 from gan.store import LIVE_STATUSES, Run, RunStore, StoreWriter
-from gan.trainer import TrainControl, Trainer
+from gan.trainer import EVENTS, TrainControl, Trainer
 
 
 def continue_config(run: Run, epochs: int | None) -> TrainConfig:
@@ -141,9 +141,7 @@ class Job:
         self.update(status=status, eta_s=0.0 if status == "finished" else None, **_counts(trainer))
 
     def callbacks(self) -> list[tuple[str, object]]:
-        names = ("on_train_start", "on_log", "on_preview", "on_snapshot", "on_evaluation", "on_alarm", "on_epoch_end",
-                 "on_pause", "on_resume", "on_train_end")
-        return [(name, getattr(self, name)) for name in names]
+        return [(name, getattr(self, name)) for name in EVENTS]
 
 
 def _counts(trainer) -> dict:

@@ -31,6 +31,7 @@ import torch
 
 from gan.config import ConfigError, TrainConfig
 from gan.images import grid_image, npy_bytes, png_bytes
+from gan.trainer import EVENTS
 
 LIVE_STATUSES = ("queued", "running", "paused")
 # fields that shape the weights: a fork must keep them
@@ -367,9 +368,9 @@ class StoreWriter:
         self.status_on_start = status_on_start
         self.con: sqlite3.Connection | None = None
         self.columns = {"step", "epoch"}
-        for event in ("on_train_start", "on_log", "on_snapshot", "on_evaluation", "on_alarm", "on_epoch_end",
-                      "on_pause", "on_resume", "on_train_end"):
-            trainer.add_callback(event, getattr(self, event))
+        for event in EVENTS:
+            if hasattr(self, event):  # every event it handles (not the live previews)
+                trainer.add_callback(event, getattr(self, event))
 
     def _progress(self) -> dict:
         t = self.trainer
