@@ -38,6 +38,8 @@ LIVE_STATUSES = ("queued", "running", "paused")
 ARCHITECTURE_FIELDS = ("family", "conditional", "noise_dim", "hidden")
 HEARTBEAT_TIMEOUT_S = 120.0  # a live run writes run.json at least every few seconds
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+STAGING_PREFIX = ".staging-"  # never a valid run id, so list() skips it
+STALE_STAGING_S = 3600.0
 
 
 class RunNotFound(KeyError):
@@ -89,23 +91,49 @@ class RunStore:
             raise RunNotFound(f"invalid run id {run_id!r}")
         return path
 
-    def create(self, config: TrainConfig, *, parent: dict | None = None) -> "Run":
+    def create(self, config: TrainConfig, *, parent: dict | None = None, fill=None) -> "Run":
+        """A new run. It is built in a hidden staging folder and renamed into place in one step, so
+        ``list()`` never sees a run without its config.json and run.json. ``fill(run)``, if given,
+        writes more files (a fork's checkpoint and history) before the run becomes visible."""
         config.validate()
         self.root.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_staging()
         while True:
             run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.family}-{secrets.token_hex(2)}"
+            staging = self.root / f"{STAGING_PREFIX}{run_id}"
             try:
-                self.path_of(run_id).mkdir()
-                break
+                staging.mkdir()
             except FileExistsError:
                 continue
-        run = Run(self.path_of(run_id))
-        atomic_write(run.path / "config.json", config.to_json().encode())
-        run.write_info(
-            status="created", created=time.time(), epochs_done=0, step=0, epochs=config.epochs,
-            train_seconds=0.0, parent=parent, message="",
-        )
-        return run
+            try:
+                run = Run(staging)
+                run.id = run_id
+                atomic_write(staging / "config.json", config.to_json().encode())
+                run.write_info(
+                    status="created", created=time.time(), epochs_done=0, step=0, epochs=config.epochs,
+                    train_seconds=0.0, parent=parent, message="",
+                )
+                if fill is not None:
+                    fill(run)
+                if self.path_of(run_id).exists():
+                    raise FileExistsError(run_id)
+                os.rename(staging, self.path_of(run_id))
+            except FileExistsError:
+                shutil.rmtree(staging, ignore_errors=True)
+                continue
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            return Run(self.path_of(run_id))
+
+    def _remove_stale_staging(self) -> None:
+        """Staging folders left by a process killed while creating or deleting a run."""
+        for path in self.root.glob(f"{STAGING_PREFIX}*"):
+            try:
+                if time.time() - path.stat().st_mtime > STALE_STAGING_S:
+                    shutil.rmtree(path, ignore_errors=True)
+            except OSError:
+                pass
 
     def open(self, run_id: str) -> "Run":
         path = self.path_of(run_id)
@@ -117,7 +145,12 @@ class RunStore:
         """Every run's info, newest first; a damaged run is listed with status ``damaged``."""
         if not self.root.is_dir():
             return []
-        infos = [Run(p).info() for p in self.root.iterdir() if p.is_dir() and RUN_ID.match(p.name)]
+        infos = []
+        for path in self.root.iterdir():
+            if RUN_ID.match(path.name) and path.is_dir():
+                info = Run(path).info()
+                if info["status"] != "damaged" or path.exists():  # not deleted while we read it
+                    infos.append(info)
         return sorted(infos, key=lambda i: (i.get("created") or 0, i["id"]), reverse=True)
 
     def fork(self, parent_id: str, *, epoch: int | None = None, **changes) -> "Run":
@@ -135,17 +168,24 @@ class RunStore:
             errors["batch_size"] = "batch_size and train_images can change only in a fork from an epoch boundary"
         if errors:
             raise ConfigError(errors)
-        child = self.create(config, parent={"run": parent_id, "epoch": state["epoch"], "step": state["step"]})
-        child.save_checkpoint({**state, "config": config.to_json()})
-        child.inherit(parent, step=state["step"], epoch=state["epoch"])
-        child.write_info(epochs_done=state["epoch"], step=state["step"], train_seconds=state.get("train_seconds", 0.0))
-        return child
+
+        def fill(child: Run) -> None:
+            child.save_checkpoint({**state, "config": config.to_json()})
+            child.inherit(parent, step=state["step"], epoch=state["epoch"])
+            child.write_info(epochs_done=state["epoch"], step=state["step"],
+                             train_seconds=state.get("train_seconds", 0.0))
+
+        return self.create(config, parent={"run": parent_id, "epoch": state["epoch"], "step": state["step"]},
+                           fill=fill)
 
     def delete(self, run_id: str) -> None:
         run = self.open(run_id)
         if run.info()["status"] in LIVE_STATUSES:
             raise RuntimeError(f"run {run_id} is {run.info()['status']}; stop it before deleting")
-        shutil.rmtree(run.path)
+        # rename first so that list() sees the run whole or not at all, then remove at leisure
+        trash = self.root / f"{STAGING_PREFIX}deleted-{run_id}-{secrets.token_hex(2)}"
+        os.rename(run.path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
 
 
 class Run:

@@ -118,3 +118,38 @@ def test_a_metrics_database_without_tables_yet_reads_as_empty_not_damaged(tiny_c
     sqlite3.connect(run.db_path).close()  # the file exists, its tables do not (a run starting up)
     assert run.steps() == {} and run.events() == [] and run.evaluations() == {}
     assert run.info()["status"] == "created"
+
+
+def test_list_never_sees_a_run_half_created_or_half_deleted(tiny_config, runs_dir):
+    # CI once listed a run whose folder existed before its run.json did; runs now appear and vanish whole
+    import threading
+
+    store = RunStore()
+    done = threading.Event()
+    seen = []
+
+    def churn():
+        for _ in range(40):
+            run = store.create(tiny_config)
+            store.delete(run.id)
+        done.set()
+
+    worker = threading.Thread(target=churn)
+    worker.start()
+    while not done.is_set():
+        seen.extend(store.list())
+    worker.join()
+    assert seen, "the lister never overlapped the churn"
+    assert [i for i in seen if i["status"] != "created"] == []
+    assert store.list() == [] and list(runs_dir.iterdir()) == []
+
+
+def test_a_create_that_fails_part_way_leaves_nothing_behind(tiny_config, runs_dir):
+    store = RunStore()
+
+    def fail(run):
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        store.create(tiny_config, fill=fail)
+    assert store.list() == [] and list(runs_dir.iterdir()) == []
