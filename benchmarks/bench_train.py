@@ -6,6 +6,7 @@ image with ToTensor + Normalize, a shuffled DataLoader, and a step that logs wit
     python benchmarks/bench_train.py                 # report-2019, batch 100, one epoch each
     python benchmarks/bench_train.py --preset dcgan --steps 200
     python benchmarks/bench_train.py --batch-sweep 32 64 100 256 1000 --size-sweep 15000 30000 60000
+    python benchmarks/bench_train.py --device cuda --steps 3000 --variants   # what each GPU acceleration gives
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from torchvision import transforms
 from gan.config import preset
 from gan.data import load_mnist
 from gan.models import build_models
-from gan.trainer import Trainer, resolve_device
+from gan.losses import LOSSES
+from gan.trainer import Trainer, acceleration, resolve_device
 
 
 class TutorialMNIST(Dataset):
@@ -78,10 +80,12 @@ def tutorial_images_per_s(config, images, steps: int, workers: int) -> float:
     return (steps - 5) * config.batch_size / (time.perf_counter() - start)
 
 
-def ours_images_per_s(config, images, steps: int) -> float:
+def ours_images_per_s(config, images, steps: int, **accel) -> float:
+    """Our trainer's images/s; the first flush (5 steps: warm-up, and the CUDA graph capture) is not timed.
+    ``accel``: ``graphs``/``amp``/``channels_last`` overrides (default: the device's defaults)."""
     config = config.replace(train_images=min(len(images), (steps + 5) * config.batch_size), epochs=1,
                             snapshot_epochs=(1,), eval_samples=0)
-    trainer = Trainer(config, images=images, labels=labels_for(config, len(images)))
+    trainer = Trainer(config, images=images, labels=labels_for(config, len(images)), **accel)
     seconds = []
     trainer.add_callback("on_log", lambda t, rows: seconds.append((len(rows), time.perf_counter())))
     trainer.log_every = 5
@@ -109,6 +113,8 @@ def main():
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the tutorial loop")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-sweep", type=int, nargs="*", metavar="B", help="also: our images/s at these batch sizes")
+    parser.add_argument("--variants", action="store_true",
+                        help="also: our trainer with each acceleration (CUDA graphs, bf16, channels-last) on its own")
     parser.add_argument("--size-sweep", type=int, nargs="*", metavar="N", help="also: epoch time on the first N images")
     args = parser.parse_args()
     config = preset(args.preset, device=args.device, eval_samples=0)
@@ -119,10 +125,20 @@ def main():
           f"preset {args.preset}, batch {config.batch_size}, {args.steps} steps")
     tutorial = tutorial_images_per_s(config, images, args.steps, args.workers)
     ours = ours_images_per_s(config, images, args.steps)
+    rows = [("tutorial", tutorial), (f"ours ({acceleration(config, resolve_device(args.device)).describe()})", ours)]
+    if args.variants:
+        # each acceleration on its own, to see what pays off on this card
+        for label, accel in (("ours, eager fp32", dict(graphs=False, amp=False, channels_last=False)),
+                             ("ours, graphs fp32", dict(graphs=True, amp=False, channels_last=False)),
+                             ("ours, eager bf16", dict(graphs=False, amp=True, channels_last=False)),
+                             ("ours, eager bf16+NHWC", dict(graphs=False, amp=True, channels_last=True))):
+            if accel["graphs"] and LOSSES[config.loss].gradient_penalty:
+                continue
+            rows.append((label, ours_images_per_s(config, images, args.steps, **accel)))
     per_epoch = config.steps_per_epoch * config.batch_size
-    print(f"{'loop':10} {'images/s':>10} {'500 epochs':>11}")
-    for loop, rate in (("tutorial", tutorial), ("ours", ours)):
-        print(f"{loop:10} {rate:10,.0f} {500 * per_epoch / rate / 60:9.1f} min")
+    print(f"{'loop':34} {'images/s':>10} {'vs tutorial':>11} {'500 epochs':>11}")
+    for loop, rate in rows:
+        print(f"{loop:34} {rate:10,.0f} {rate / tutorial:10.2f}x {500 * per_epoch / rate / 60:9.1f} min")
     print(f"ratio ours/tutorial: {ours / tutorial:.2f}x")
     if args.batch_sweep:
         print(f"\n{'batch':>6} {'images/s':>10}")

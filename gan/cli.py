@@ -145,7 +145,11 @@ class ProgressBar:
         self.stream, self.width = stream, width
 
     def callbacks(self):
-        return [("on_log", self.on_log), ("on_alarm", self.on_alarm), ("on_train_end", self.on_train_end)]
+        return [("on_train_start", self.on_train_start), ("on_log", self.on_log), ("on_alarm", self.on_alarm),
+                ("on_train_end", self.on_train_end)]
+
+    def on_train_start(self, trainer):
+        self.stream.write(f"training on {trainer.device} ({trainer.accel.describe()})\n")
 
     def on_alarm(self, trainer, alarm):
         self.stream.write(f"\nALARM {alarm['name']}: {alarm['message']}\n  try: {alarm['advice']}\n")

@@ -423,7 +423,8 @@ class StoreWriter:
         with self.con:
             # a resume starts from the checkpoint: steps logged after it are redone
             self.con.execute("DELETE FROM steps WHERE step > ?", (trainer.step,))
-        self.run.write_info(status=self.status_on_start, pid=os.getpid(), started=time.time(), message="", **self._progress())
+        self.run.write_info(status=self.status_on_start, pid=os.getpid(), started=time.time(), message="",
+                            device=str(trainer.device), acceleration=trainer.accel.describe(), **self._progress())
 
     def on_log(self, trainer, rows: list[dict]) -> None:
         for name in rows[0].keys() - self.columns:

@@ -69,7 +69,8 @@ def live_body(run_id: str, was_active: bool) -> None:
     epoch_text = f"epoch {progress.epoch if progress else info.get('epochs_done', 0)}/{config.epochs if config else '?'}"
     st.progress(min(step / steps_total, 1.0) if steps_total else 0.0,
                 text=f"{ui.status_text({'status': status})} · {epoch_text} · step {step:,}/{steps_total:,} · "
-                     f"{rate:,.0f} images/s · ETA {ui.duration(eta) if active else '–'}")
+                     f"{rate:,.0f} images/s · ETA {ui.duration(eta) if active else '–'}"
+                     + (f" · {info['device']}, {info['acceleration']}" if info.get("acceleration") else ""))
     if status == "failed":
         st.error(f"Training failed: {(progress.message if progress is not None else '') or info.get('message')}")
     if own and active:

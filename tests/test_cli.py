@@ -28,6 +28,7 @@ def trained_run(runs_dir):
 def test_train_prints_progress_and_the_run_id_and_writes_a_run(trained_run, runs_dir):
     run = RunStore().open(trained_run)
     assert run.info()["status"] == "finished"
+    assert (run.info()["device"], run.info()["acceleration"]) == ("cpu", "eager float32")
     assert run.snapshot_epochs() == [0, 2] and run.checkpoint_epochs() == [0, 2]
 
 
@@ -129,3 +130,10 @@ def test_eval_prints_json_scores_next_to_the_real_data_values(conditional_run):
 def test_eval_rejects_an_out_of_range_sample_count(trained_run):
     out = gan("eval", "--run", trained_run, "--n", "5")
     assert out.returncode == 2 and "--n must be in [100, 10000]" in out.stderr
+
+
+def test_the_progress_bar_names_the_device_and_shows_images_per_second(runs_dir):
+    out = gan("train", "--preset", "report-2019", *TINY)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.startswith("training on cpu (eager float32)\n")
+    assert "img/s ETA" in out.stderr and "epoch 2/2 step 24/24" in out.stderr

@@ -4,6 +4,7 @@ from torch import nn
 
 from gan.config import preset
 from gan.models import FAMILIES, build_models
+from gan.models.dropout import Dropout, use_generator
 from gan.models.mlp import Discriminator, Generator
 
 
@@ -21,8 +22,8 @@ def test_mlp_discriminator_gives_one_logit_per_image():
 
 def test_mlp_layers_are_the_reports():
     G, D = build_models(preset("report-2019"))
-    assert [type(m) for m in G.net] == [nn.Linear, nn.LeakyReLU, nn.Dropout, nn.Linear, nn.Tanh]
-    assert [type(m) for m in D.body] == [nn.Flatten, nn.Linear, nn.LeakyReLU, nn.Dropout]
+    assert [type(m) for m in G.net] == [nn.Linear, nn.LeakyReLU, Dropout, nn.Linear, nn.Tanh]
+    assert [type(m) for m in D.body] == [nn.Flatten, nn.Linear, nn.LeakyReLU, Dropout]
     assert G.net[0].in_features == 100 and G.net[0].out_features == 128 and G.net[1].negative_slope == 0.01
     assert G.net[2].p == 0.2 and D.head.out_features == 1
     assert D.projection.embed is None  # unconditional: D is exactly the report's
@@ -64,3 +65,16 @@ def test_conditional_discriminator_depends_on_the_label():
 def test_dcgan_discriminator_has_no_batchnorm():
     _, D = build_models(preset("dcgan"))
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules())
+
+
+def test_dropout_draws_from_its_own_generator_and_matches_nn_dropout_in_expectation():
+    layer = Dropout(0.2)
+    x = torch.ones(200_000)
+    use_generator(torch.Generator().manual_seed(7), layer)
+    a = layer(x)
+    torch.manual_seed(0)  # the global generator is not what it draws from
+    use_generator(torch.Generator().manual_seed(7), layer)
+    assert torch.equal(layer(x), a)
+    assert set(a.unique().tolist()) == {0.0, 1.25}  # kept units scaled by 1 / (1 - p), as nn.Dropout does
+    assert abs((a == 0).float().mean().item() - 0.2) < 0.005 and abs(a.mean().item() - 1) < 0.01
+    assert torch.equal(layer.eval()(x), x)  # identity at evaluation

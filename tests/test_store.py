@@ -39,7 +39,7 @@ def test_checkpoints_load_with_weights_only_and_hold_the_full_state(tiny_config,
     run = RunStore().create(tiny_config)
     execute(run)
     state = torch.load(run.path / "checkpoints" / "last.pt", weights_only=True)
-    assert {"G", "D", "opt_g", "opt_d", "rng_global", "rng_data", "epoch", "step", "config"} <= set(state)
+    assert {"G", "D", "opt_g", "opt_d", "rng_dropout", "rng_data", "epoch", "step", "config"} <= set(state)
     assert state["epoch"] == 2 and state["step"] == 2 * tiny_config.steps_per_epoch
 
 

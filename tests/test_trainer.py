@@ -126,3 +126,83 @@ def test_explicit_unavailable_device_is_a_clear_error(tiny_config, mnist_train):
     missing = "mps" if not torch.backends.mps.is_available() else "cuda"
     with pytest.raises(RuntimeError, match=f"device '{missing}' is not available"):
         Trainer(tiny_config.replace(device=missing), images=mnist_train[0])
+
+
+@pytest.mark.parametrize("family, loss, conditional, d_steps", [
+    ("mlp", "bce", False, 1), ("dcgan", "lsgan", True, 2), ("mlp", "wgan-gp", False, 2),
+])
+def test_the_fixed_buffer_step_trains_exactly_like_the_eager_one(family, loss, conditional, d_steps, mnist_train):
+    # the step that CUDA captures reads its inputs from fixed buffers and clones its output; on the CPU
+    # the same plumbing runs uncaptured and must not change a single bit
+    config = preset("report-2019", family=family, loss=loss, conditional=conditional, d_steps=d_steps, epochs=1,
+                    train_images=300, batch_size=50, hidden=8, device="cpu", grid_size=2, eval_samples=0)
+    eager, _, rows_eager, _ = train(config, *mnist_train, graphs=False)
+    buffered, _, rows_buffered, _ = train(config, *mnist_train, graphs=True)
+    assert buffered._graphs is not None and eager._graphs is None
+    assert all(torch.equal(x, y) for x, y in zip(weights(eager), weights(buffered)))
+    metrics = eager.metric_names
+    table = [torch.tensor([[r[m] for m in metrics] for r in rows]) for rows in (rows_eager, rows_buffered)]
+    assert table[0].shape == (6, len(metrics))
+    torch.testing.assert_close(*table, rtol=0, atol=0, equal_nan=True)
+
+
+def test_bf16_autocast_and_channels_last_train_the_conv_family(mnist_train):
+    # on CUDA these are the dcgan defaults; the CPU runs the same code, slower, so here it is only
+    # checked that it trains and that its losses stay close to the float32 run's
+    config = preset("dcgan", epochs=1, train_images=500, batch_size=50, hidden=8, device="cpu", grid_size=2,
+                    eval_samples=0)
+    fp32, _, rows32, _ = train(config, mnist_train[0], amp=False, channels_last=False)
+    bf16, status, rows16, snapshots = train(config, mnist_train[0], amp=True, channels_last=True)
+    assert fp32.accel.describe() == "eager float32"
+    assert bf16.accel.describe() == "bf16 autocast, channels-last" and status == "finished"
+    assert next(bf16.D.parameters()).dtype == torch.float32  # master weights stay float32
+    assert all(math.isfinite(r[m]) for r in rows16 for m in METRICS)
+    assert snapshots[-1][1].dtype == torch.float32
+    for m in ("d_loss_real", "d_loss_fake", "g_loss"):
+        a, b = (sum(r[m] for r in rows[-5:]) / 5 for rows in (rows32, rows16))
+        assert abs(a - b) < 0.35 * max(abs(a), 0.1), (m, a, b)
+
+
+def test_acceleration_defaults_follow_the_device_the_family_and_the_environment(monkeypatch):
+    from gan.trainer import acceleration
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    mlp, dcgan, wgan = preset("report-2019"), preset("dcgan"), preset("wgan-gp")
+    assert acceleration(mlp, cpu) == (False, False, False)  # the report's model stays float32
+    monkeypatch.setattr("gan.trainer.cpu_has_native_bf16", lambda: False)
+    assert acceleration(dcgan, cpu) == (False, False, False)  # emulated bfloat16 would be slower
+    monkeypatch.setattr("gan.trainer.cpu_has_native_bf16", lambda: True)
+    assert acceleration(dcgan, cpu) == (False, True, True)
+    assert acceleration(mlp, cuda) == (True, False, False)
+    assert acceleration(dcgan, cuda) == (True, True, True)
+    assert acceleration(wgan, cuda).graphs is False  # the gradient penalty's double backward stays eager
+    with pytest.raises(ValueError, match="gradient penalty"):
+        acceleration(wgan, cuda, graphs=True)
+    monkeypatch.setenv("GAN_CUDA_GRAPHS", "0")
+    monkeypatch.setenv("GAN_AMP", "off")
+    assert acceleration(dcgan, cuda) == (False, False, False)
+
+
+def test_jobs_training_side_by_side_do_not_shift_each_others_random_numbers(tiny_config, mnist_train):
+    # the dashboard trains two jobs in one process and builds trainers for time estimates meanwhile;
+    # each run must still be a function of its seed alone (dropout used to draw from torch's global RNG)
+    import threading
+
+    config = tiny_config.replace(epochs=3)
+    alone, *_ = train(config, mnist_train[0])
+    results = {}
+
+    def job(name, cfg):
+        results[name] = train(cfg, mnist_train[0])[0]
+
+    def estimates():
+        while len(results) < 2:
+            Trainer(config.replace(seed=99), images=mnist_train[0][:600]).train_step(torch.zeros(50, 1, 28, 28))
+
+    threads = [threading.Thread(target=job, args=("a", config)), threading.Thread(target=job, args=("b", config.replace(seed=5))),
+               threading.Thread(target=estimates)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(torch.equal(x, y) for x, y in zip(weights(alone), weights(results["a"])))

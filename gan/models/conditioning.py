@@ -3,7 +3,6 @@ z; D projects its features onto a learned label embedding (Miyato & Koyama, 2018
 dot product instead of widening the network."""
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 NUM_CLASSES = 10  # digits
@@ -16,7 +15,9 @@ def num_classes(config) -> int:
 def with_label(z: torch.Tensor, labels: torch.Tensor | None, num_classes: int) -> torch.Tensor:
     if not num_classes:
         return z
-    return torch.cat([z, F.one_hot(labels, num_classes).to(z.dtype)], dim=1)
+    # a comparison rather than F.one_hot, which may check the labels' range with a host sync
+    one_hot = labels.unsqueeze(1) == torch.arange(num_classes, device=labels.device)
+    return torch.cat([z, one_hot.to(z.dtype)], dim=1)
 
 
 class Projection(nn.Module):

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from gan.models.conditioning import Projection, num_classes, with_label
+from gan.models.dropout import Dropout
 
 IMAGE_SHAPE = (1, 28, 28)
 IMAGE_SIZE = 28 * 28
@@ -17,7 +18,7 @@ class Generator(nn.Module):
         self.net = nn.Sequential(
             nn.Linear(noise_dim + num_classes, hidden),
             nn.LeakyReLU(leaky_slope),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             nn.Linear(hidden, IMAGE_SIZE),
             nn.Tanh(),
         )
@@ -33,7 +34,7 @@ class Discriminator(nn.Module):
             nn.Flatten(),
             nn.Linear(IMAGE_SIZE, hidden),
             nn.LeakyReLU(leaky_slope),
-            nn.Dropout(dropout),
+            Dropout(dropout),
         )
         self.head = nn.Linear(hidden, 1)  # a logit: the loss applies the sigmoid, which is stabler
         self.projection = Projection(num_classes=num_classes, features=hidden)

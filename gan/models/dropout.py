@@ -1,0 +1,37 @@
+"""Dropout that draws its masks from a generator of its own.
+
+``nn.Dropout`` draws from torch's global generator, which every thread of a process shares: two
+jobs training at once in the dashboard (or a time estimate built while a job runs) would shift each
+other's masks, and a run would no longer be a function of its seed. The trainer hands each model a
+generator of the run's own (``Trainer.dropout_generator``), saved in its checkpoints; with none set
+it falls back to the global one, like ``nn.Dropout``.
+"""
+
+import torch
+from torch import nn
+
+
+class Dropout(nn.Module):
+    def __init__(self, p: float):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {p}")
+        self.p = p
+        self.generator: torch.Generator | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = 1.0 - self.p
+        mask = torch.empty_like(x).bernoulli_(keep, generator=self.generator).div_(keep)
+        return x * mask
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+def use_generator(generator: torch.Generator | None, *models: nn.Module) -> None:
+    for model in models:
+        for module in model.modules():
+            if isinstance(module, Dropout):
+                module.generator = generator
