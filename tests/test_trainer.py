@@ -178,6 +178,10 @@ def test_acceleration_defaults_follow_the_device_the_family_and_the_environment(
     assert acceleration(wgan, cuda).graphs is False  # the gradient penalty's double backward stays eager
     with pytest.raises(ValueError, match="gradient penalty"):
         acceleration(wgan, cuda, graphs=True)
+    monkeypatch.setenv("GAN_AMP", "1")  # on for every family where bfloat16 is native
+    assert acceleration(mlp, cuda) == (True, True, False) and acceleration(mlp, cpu) == (False, True, False)
+    monkeypatch.setattr("gan.trainer.cpu_has_native_bf16", lambda: False)
+    assert acceleration(mlp, cpu) == (False, False, False)
     monkeypatch.setenv("GAN_CUDA_GRAPHS", "0")
     monkeypatch.setenv("GAN_AMP", "off")
     assert acceleration(dcgan, cuda) == (False, False, False)
