@@ -111,8 +111,7 @@ class Trainer:
         self.loss = LOSSES[config.loss]
         self.accel = acceleration(config, self.device, graphs=graphs, amp=amp, channels_last=channels_last)
         if self.device.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = True  # TF32 tensor cores for float32 matmuls
-            torch.backends.cudnn.allow_tf32 = True
+            enable_tf32()
         with _INIT_LOCK:  # the initial weights come from torch's global generator: one trainer at a time
             torch.manual_seed(config.seed)
             self.G, self.D = (m.to(self.device) for m in build_models(config))
@@ -148,8 +147,13 @@ class Trainer:
         self._graphs = StepGraphs(self) if self.accel.graphs else None
 
     def _adam(self, model, lr, betas):
-        # the fused kernel is one call per step instead of a loop over parameters
-        return torch.optim.Adam(model.parameters(), lr=lr, betas=betas, fused=self.device.type in ("cpu", "cuda"))
+        # the fused kernel is one call per step instead of a loop over parameters; a step captured in a
+        # CUDA graph needs a capturable optimizer (its step count lives on the device)
+        capturable = self.accel.graphs and self.device.type == "cuda"
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=betas, fused=self.device.type in ("cpu", "cuda"),
+                                     capturable=capturable)
+        optimizer._warned_capturable_if_run_uncaptured = True  # the warm-up steps run uncaptured on purpose
+        return optimizer
 
     # -- callbacks ----------------------------------------------------------------------------
     def add_callback(self, event: str, fn) -> None:
@@ -375,6 +379,15 @@ class Acceleration(NamedTuple):
         return ", ".join(on) or "eager float32"
 
 
+def enable_tf32() -> None:
+    """TF32 tensor cores for float32 matmuls and convolutions on CUDA (process-wide; no effect on the CPU)."""
+    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
+    if hasattr(matmul, "fp32_precision") and hasattr(conv, "fp32_precision"):  # torch >= 2.9: the legacy flags
+        matmul.fp32_precision = conv.fp32_precision = "tf32"                 # must not be mixed with these
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+
+
 def cpu_has_native_bf16() -> bool:
     try:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
@@ -395,8 +408,8 @@ def acceleration(config: TrainConfig, device: torch.device, *, graphs: bool | No
     channels-last memory on CUDA and on CPUs with native bfloat16 (AVX512-BF16/AMX: 1.65x measured
     here); elsewhere bfloat16 would be emulated and slower. The MLP stays in float32, as in the
     report (``GAN_AMP=1`` puts it in bfloat16 too: 1.3x here). ``GAN_CUDA_GRAPHS=0`` and ``GAN_AMP=0``
-    turn the defaults off. ``graphs=True`` off CUDA
-    runs the same fixed-buffer step without capturing it, which is how the CPU tests check the plumbing.
+    turn the defaults off. ``graphs=True`` off CUDA runs the same fixed-buffer step without capturing
+    it, which is how the CPU tests check the plumbing.
     """
     cuda, conv = device.type == "cuda", config.family == "dcgan"
     if graphs is None:
@@ -463,14 +476,15 @@ class StepGraphs:
             current.wait_stream(self.stream)
             return out
         graph = torch.cuda.CUDAGraph()
-        graph.register_generator_state(self.trainer.dropout_generator)  # replays advance the run's own dropout RNG
         try:
+            graph.register_generator_state(self.trainer.dropout_generator)  # replays advance the run's dropout RNG
             # thread_local: the dashboard may run other CUDA work in other threads meanwhile
             with torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
                 out = step(self.real, self.labels, self.z, update_g)
         except Exception as exc:  # noqa: BLE001 - any capture failure: train on, eagerly
             # a capture runs nothing, so the weights are untouched: this step simply runs eagerly
             self.capture, self.failure = False, f"{type(exc).__name__}: {exc}"
+            self.trainer.accel = self.trainer.accel._replace(graphs=False)
             warnings.warn(f"CUDA graph capture failed, training eagerly: {self.failure}", RuntimeWarning, stacklevel=2)
             torch.cuda.synchronize(self.trainer.device)
             return step(self.real, self.labels, self.z, update_g)

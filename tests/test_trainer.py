@@ -210,3 +210,13 @@ def test_jobs_training_side_by_side_do_not_shift_each_others_random_numbers(tiny
     for t in threads:
         t.join()
     assert all(torch.equal(x, y) for x, y in zip(weights(alone), weights(results["a"])))
+
+
+def test_tf32_switch_works_with_this_torch_and_leaves_cpu_results_alone(tiny_config, mnist_train):
+    from gan.trainer import enable_tf32
+
+    before, *_ = train(tiny_config, mnist_train[0])
+    enable_tf32()  # what a CUDA trainer does; it must not raise on this torch version
+    assert torch.backends.cuda.matmul.fp32_precision == "tf32"
+    after, *_ = train(tiny_config, mnist_train[0])
+    assert all(torch.equal(x, y) for x, y in zip(weights(before), weights(after)))
