@@ -5,7 +5,7 @@ import torch
 
 from gan.config import preset
 from gan.losses import gradient_penalty
-from gan.trainer import METRICS, Trainer, TrainControl, fixed_noise
+from gan.trainer import METRICS, StepGraphs, Trainer, TrainControl, fixed_noise
 
 
 def train(config, images, labels=None, **kwargs):
@@ -220,3 +220,97 @@ def test_tf32_switch_works_with_this_torch_and_leaves_cpu_results_alone(tiny_con
     assert torch.backends.cuda.matmul.fp32_precision == "tf32"
     after, *_ = train(tiny_config, mnist_train[0])
     assert all(torch.equal(x, y) for x, y in zip(weights(before), weights(after)))
+
+
+class _FakeCuda:
+    """Stands in for torch.cuda's graph API on the CPU: "capturing" runs the step once for real (where
+    CUDA would only record it, and the replay right after would run it), later replays run it again.
+    What this checks is StepGraphs' own logic: warm-up, one capture per variant, replays, re-capture
+    after a learning-rate change, and the eager fallback when a capture fails."""
+
+    def __init__(self, monkeypatch, trainer, fail=False):
+        import contextlib
+
+        self.captured, self.replays, self.fail = [], 0, fail
+        capturing = []
+        fake = self
+
+        class Graph:
+            def __init__(self):
+                self.call, self.fresh, self.generators = None, True, []
+
+            def register_generator_state(self, generator):
+                self.generators.append(generator)
+
+            def replay(self):
+                fake.replays += 1
+                if self.fresh:  # the capture already ran this step
+                    self.fresh = False
+                    return
+                self.out.copy_(self.call())
+
+        @contextlib.contextmanager
+        def graph(g, stream=None, capture_error_mode="global"):
+            assert capture_error_mode == "thread_local"
+            if fake.fail:
+                raise RuntimeError("operation not permitted when stream is capturing")
+            capturing.append(g)
+            yield
+            capturing.pop()
+            fake.captured.append(g)
+
+        step = trainer._step
+
+        def recording_step(*args):
+            out = step(*args)
+            if capturing:
+                capturing[-1].call, capturing[-1].out = (lambda: step(*args)), out
+            return out
+
+        class Stream:
+            def wait_stream(self, other):
+                pass
+
+        monkeypatch.setattr(trainer, "_step", recording_step)
+        monkeypatch.setattr(torch.cuda, "CUDAGraph", Graph)
+        monkeypatch.setattr(torch.cuda, "graph", graph)
+        monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
+        monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: Stream())
+        monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+        trainer._graphs.capture, trainer._graphs.stream = True, Stream()
+
+
+def test_step_graphs_warm_up_capture_each_variant_once_and_recapture_after_a_learning_rate_change(
+        tiny_config, mnist_train, monkeypatch):
+    config = tiny_config.replace(d_steps=2)
+    eager, _, rows_eager, _ = train(config, mnist_train[0])
+    trainer = Trainer(config, images=mnist_train[0], graphs=True)
+    fake = _FakeCuda(monkeypatch, trainer)
+    logged = []
+    trainer.add_callback("on_log", lambda t, rows: logged.extend(rows))
+    assert trainer.run() == "finished"
+    graphs = trainer._graphs
+    assert len(fake.captured) == 2 == graphs.captures and set(graphs.graphs) == {True, False}
+    assert graphs.warm == {True: StepGraphs.WARMUP, False: StepGraphs.WARMUP}
+    steps = config.epochs * config.steps_per_epoch
+    assert fake.replays == steps - 2 * StepGraphs.WARMUP  # every step after the warm-ups is a replay
+    assert all(g.generators == [trainer.dropout_generator] for g in fake.captured)
+    assert all(torch.equal(x, y) for x, y in zip(weights(eager), weights(trainer)))
+    assert [r["d_loss_real"] for r in logged] == [r["d_loss_real"] for r in rows_eager]
+
+    trainer.apply_changes({"lr_d": 1e-4})  # the captured optimizer step holds the old learning rate
+    assert graphs.graphs == {} and graphs.warm == {True: 0, False: 0}
+    trainer.config = trainer.config.replace(epochs=3)
+    trainer.run()
+    assert graphs.captures == 4 and trainer.opt_d.param_groups[0]["lr"] == 1e-4
+
+
+def test_a_failed_capture_falls_back_to_eager_and_trains_on(tiny_config, mnist_train, monkeypatch):
+    eager, *_ = train(tiny_config, mnist_train[0])
+    trainer = Trainer(tiny_config, images=mnist_train[0], graphs=True)
+    _FakeCuda(monkeypatch, trainer, fail=True)
+    with pytest.warns(RuntimeWarning, match="CUDA graph capture failed, training eagerly"):
+        assert trainer.run() == "finished"
+    assert trainer._graphs.capture is False and "not permitted" in trainer._graphs.failure
+    assert trainer.accel.graphs is False and trainer.accel.describe() == "eager float32"
+    assert all(torch.equal(x, y) for x, y in zip(weights(eager), weights(trainer)))
