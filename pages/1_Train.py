@@ -27,27 +27,36 @@ with form:
             st.session_state["watch"] = runner.start(config)
 
 
+def _resume(run_id: str) -> None:
+    config = store.open(run_id).config()
+    changes = {k: st.session_state[f"{k}-{run_id}"] for k in ("lr_g", "lr_d")}
+    try:
+        runner.resume(run_id, **{k: v for k, v in changes.items() if v != getattr(config, k)})
+    except ConfigError as exc:
+        st.session_state["control-error"] = str(exc)
+
+
 def controls(run_id: str, progress) -> None:
-    """Pause, Resume (with new learning rates) and Stop for this process's own jobs."""
+    """Pause, Resume (with new learning rates) and Stop for this process's own jobs.
+
+    They are drawn by the page, not by the live view's fragment, and the actions run as ``on_click``
+    callbacks (before the rerun that carries the click)."""
     if progress.status == "paused":
         config = store.open(run_id).config()
         c1, c2 = st.columns(2)
-        lr_g = c1.number_input("lr_g", 1e-6, 1.0, config.lr_g, 1e-4, format="%.5f", key=f"lr_g-{run_id}",
-                               help="New generator learning rate from the next step (marked on the curves).")
-        lr_d = c2.number_input("lr_d", 1e-6, 1.0, config.lr_d, 1e-4, format="%.5f", key=f"lr_d-{run_id}",
-                               help="New discriminator learning rate from the next step (marked on the curves).")
+        c1.number_input("lr_g", 1e-6, 1.0, config.lr_g, 1e-4, format="%.5f", key=f"lr_g-{run_id}",
+                        help="New generator learning rate from the next step (marked on the curves).")
+        c2.number_input("lr_d", 1e-6, 1.0, config.lr_d, 1e-4, format="%.5f", key=f"lr_d-{run_id}",
+                        help="New discriminator learning rate from the next step (marked on the curves).")
+    if "control-error" in st.session_state:
+        st.error(st.session_state.pop("control-error"))
     b1, b2, _ = st.columns([1, 1, 3])
     if progress.status == "paused":
-        if b1.button("▶ Resume", key="resume", type="primary"):
-            changes = {k: v for k, v in (("lr_g", lr_g), ("lr_d", lr_d)) if v != getattr(config, k)}
-            try:
-                runner.resume(run_id, **changes)
-            except ConfigError as exc:
-                st.error(str(exc))
-    elif b1.button("⏸ Pause", key="pause", disabled=progress.status != "running"):  # queued/starting: nothing to pause
-        runner.pause(run_id)
-    if b2.button("⏹ Stop", key="stop", help="Finish the current step, save a checkpoint, end the run."):
-        runner.stop(run_id)
+        b1.button("▶ Resume", key="resume", type="primary", on_click=_resume, args=(run_id,))
+    else:  # queued/starting: nothing to pause yet
+        b1.button("⏸ Pause", key="pause", disabled=progress.status != "running", on_click=runner.pause, args=(run_id,))
+    b2.button("⏹ Stop", key="stop", help="Finish the current step, save a checkpoint, end the run.",
+              on_click=runner.stop, args=(run_id,))
 
 
 def live_body(run_id: str, was_active: bool) -> None:
@@ -73,9 +82,9 @@ def live_body(run_id: str, was_active: bool) -> None:
                      + (f" · {info['device']}, {info['acceleration']}" if info.get("acceleration") else ""))
     if status == "failed":
         st.error(f"Training failed: {(progress.message if progress is not None else '') or info.get('message')}")
-    if own and active:
-        controls(run_id, progress)
-    elif active:
+    if own and (run_id, progress.status) != st.session_state.get("controls-for"):
+        st.rerun()  # the buttons above this view show another status: redraw them once
+    if active and not own:
         st.caption(f"Trained by another process (pid {info.get('pid')}), watched live from the run store; "
                    "pause or stop it there.")
 
@@ -122,5 +131,12 @@ with live:
                                help="Runs of this dashboard and of `python -m gan train` in other processes.",
                                describe=lambda info: info["id"])  # the live status is shown below
         was_active = runner.is_active(run_id) or ui.is_live(store.open(run_id).info())
+        # Pause/Resume/Stop sit outside the refreshing view: a button that a refresh redraws can lose a click
+        # that lands during the redraw (seen in the browser test); these are redrawn only when the status changes
+        own = runner.has_job(run_id)
+        progress = runner.progress(run_id) if own else None
+        if progress is not None and progress.active:
+            controls(run_id, progress)
+        st.session_state["controls-for"] = (run_id, progress.status if progress is not None else None)
         st.fragment(run_every=ui.REFRESH_S if was_active else None)(live_body)(run_id, was_active)
         st.fragment(run_every=ui.QUALITY_REFRESH_S if was_active else None)(quality_body)(run_id)

@@ -75,6 +75,42 @@ def test_start_trains_a_tiny_job_to_the_end():
     assert at.image and "epoch 2" in at.image[0].captions[0]
 
 
+def test_pause_then_resume_with_a_new_learning_rate_and_stop_from_the_buttons():
+    import time
+
+    from ui import get_runner
+
+    at = app("pages/1_Train.py")
+    at.slider(key="form-report-2019-hidden").set_value(16)
+    at.slider(key="form-report-2019-train_images").set_value(1000)
+    at.number_input(key="form-report-2019-eval_samples").set_value(0)
+    at.run()
+    at.button(key="start").click().run()
+    (info,) = RunStore().list()
+    run_id, runner = info["id"], get_runner()
+
+    def wait_for(status):
+        deadline = time.monotonic() + TIMEOUT
+        while runner.progress(run_id).status != status:
+            assert time.monotonic() < deadline, runner.progress(run_id)
+            time.sleep(0.05)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+
+    wait_for("running")
+    at.button(key="pause").click().run()
+    wait_for("paused")
+    assert not [b for b in at.button if b.key == "pause"]
+    at.number_input(key=f"lr_d-{run_id}").set_value(0.0005)
+    at.button(key="resume").click().run()
+    wait_for("running")
+    (resume,) = [e for e in RunStore().open(run_id).events() if e["kind"] == "resume"]
+    assert resume["detail"] == {"lr_d": 0.0005}  # only what changed
+    at.button(key="stop").click().run()
+    wait_for("stopped")
+    assert RunStore().open(run_id).config().lr_d == 0.0005
+
+
 def test_an_invalid_value_is_shown_naming_the_field_and_start_is_disabled():
     at = app("pages/1_Train.py")
     at.text_input(key="form-report-2019-snapshot_epochs").set_value("0, 5, banana").run()
