@@ -395,8 +395,10 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
-def _env_allows(name: str) -> bool:
-    return os.environ.get(name, "1").strip().lower() not in ("0", "false", "no", "off")
+def _env_switch(name: str) -> bool | None:
+    """``name`` set to on (1/true/yes/on) or off (0/false/no/off); None when unset or anything else."""
+    value = os.environ.get(name, "").strip().lower()
+    return True if value in ("1", "true", "yes", "on") else False if value in ("0", "false", "no", "off") else None
 
 
 def acceleration(config: TrainConfig, device: torch.device, *, graphs: bool | None = None, amp: bool | None = None,
@@ -413,11 +415,11 @@ def acceleration(config: TrainConfig, device: torch.device, *, graphs: bool | No
     """
     cuda, conv = device.type == "cuda", config.family == "dcgan"
     if graphs is None:
-        graphs = cuda and not LOSSES[config.loss].gradient_penalty and _env_allows("GAN_CUDA_GRAPHS")
+        graphs = cuda and not LOSSES[config.loss].gradient_penalty and _env_switch("GAN_CUDA_GRAPHS") is not False
     if amp is None:
         native = cuda or (device.type == "cpu" and cpu_has_native_bf16())
-        forced = os.environ.get("GAN_AMP", "").strip().lower() in ("1", "true", "yes", "on")
-        amp = native and (conv or forced) and _env_allows("GAN_AMP")
+        switch = _env_switch("GAN_AMP")
+        amp = native and switch is not False and (conv or switch is True)
     if channels_last is None:
         channels_last = conv and amp
     if graphs and LOSSES[config.loss].gradient_penalty and cuda:
