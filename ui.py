@@ -5,6 +5,7 @@ update the runner's progress objects and the run store, which these helpers read
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas  # noqa: F401  plotly looks pandas up lazily: imported here once, concurrent sessions never see it half-imported
@@ -14,9 +15,11 @@ from PIL import Image
 
 from gan.config import PRESETS, REPORT_SNAPSHOT_EPOCHS, ConfigError, TrainConfig, applicable_fields, field_kind, preset
 from gan.history import downsample
+from gan.images import grid_image
 from gan.losses import LOSSES
 from gan.models import FAMILIES
 from gan.runner import JobRunner
+from gan.sampling import raw_and_averaged
 from gan.store import LIVE_STATUSES, Run, RunStore
 from gan.trainer import measure_images_per_s, resolve_device
 
@@ -122,6 +125,17 @@ def eta(remaining_steps: int, config: TrainConfig | None, rate: float, active: b
 def snapshot_grid(run: Run, epoch: int) -> np.ndarray:
     """The composed snapshot grid of ``epoch`` as a uint8 array."""
     return np.asarray(Image.open(run.snapshot_png(epoch)))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _raw_and_averaged_grids(run_path: str, epoch: int, nrow: int) -> tuple[np.ndarray, np.ndarray]:
+    raw, averaged = raw_and_averaged(Run(Path(run_path)), epoch)
+    return grid_image(raw, nrow), grid_image(averaged, nrow)
+
+
+def raw_and_averaged_grids(run: Run, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """The snapshot noise through the raw and the averaged generator of a kept checkpoint, as grids."""
+    return _raw_and_averaged_grids(str(run.path), epoch, run.config().grid_size)
 
 
 def latest_grid(run: Run) -> tuple[np.ndarray | None, int | None]:
@@ -244,18 +258,19 @@ def scaled(image: np.ndarray, factor: int) -> np.ndarray:
 
 # -- the config form --------------------------------------------------------------------------
 SECTIONS = {
-    "Model": ("family", "loss", "conditional", "noise", "noise_dim", "hidden", "leaky_slope", "dropout"),
-    "Training": ("epochs", "batch_size", "lr_g", "lr_d", "real_label", "d_steps", "gp_weight"),
-    "Advanced": ("beta1_g", "beta2_g", "beta1_d", "beta2_d", "train_images", "seed", "device",
+    "Model": ("family", "loss", "conditional", "noise", "noise_dim", "hidden", "dense", "leaky_slope", "dropout"),
+    "Training": ("epochs", "batch_size", "lr_g", "lr_d", "real_label", "d_steps", "gp_weight", "ema_halflife",
+                 "spectral_norm"),
+    "Advanced": ("beta1_g", "beta2_g", "beta1_d", "beta2_d", "ema_rampup", "train_images", "seed", "device",
                  "snapshot_epochs", "grid_size", "eval_samples", "checkpoint_every", "data_dir"),
 }
 # widget bounds tighter than the config allows, where a slider needs them; None: a number box
 SLIDERS = {
-    "noise_dim": (1, 256, 1), "hidden": (8, 1024, 8), "leaky_slope": (0.0, 1.0, 0.01), "dropout": (0.0, 0.9, 0.05),
+    "noise_dim": (1, 256, 1), "hidden": (8, 1024, 8), "dense": (0, 2048, 64), "leaky_slope": (0.0, 1.0, 0.01), "dropout": (0.0, 0.9, 0.05),
     "epochs": (1, 1000, 1), "real_label": (0.05, 1.0, 0.05), "d_steps": (1, 10, 1), "grid_size": (2, 16, 1),
     "gp_weight": (0.0, 50.0, 0.5),
     "beta1_g": (0.0, 0.99, 0.01), "beta1_d": (0.0, 0.99, 0.01), "beta2_g": (0.9, 0.999, 0.001), "beta2_d": (0.9, 0.999, 0.001),
-    "train_images": (1000, 60000, 1000),
+    "train_images": (1000, 60000, 1000), "ema_halflife": (0, 100_000, 1000), "ema_rampup": (0.0, 1.0, 0.01),
 }
 BATCH_SIZES = [16, 32, 50, 64, 100, 128, 200, 256, 500, 1000]
 REGISTRIES = {"family": FAMILIES, "loss": LOSSES}
@@ -333,16 +348,18 @@ def validated(values: dict) -> TrainConfig | None:
         return None
 
 
+# the fields a step's cost depends on: the estimate is measured once per combination
+SPEED_FIELDS = ("family", "loss", "conditional", "hidden", "dense", "noise_dim", "batch_size", "d_steps", "device",
+                "spectral_norm", "ema_halflife")
+
+
 @st.cache_data(show_spinner="Measuring this machine's speed…", max_entries=64)
-def estimated_images_per_s(family: str, loss: str, hidden: int, noise_dim: int, batch_size: int, d_steps: int, device: str) -> float:
-    config = preset("report-2019", family=family, loss=loss, hidden=hidden, noise_dim=noise_dim, batch_size=batch_size,
-                    d_steps=d_steps, device=device)
-    return measure_images_per_s(config)
+def estimated_images_per_s(fields: tuple[tuple[str, object], ...]) -> float:
+    return measure_images_per_s(preset("report-2019", **dict(fields)))
 
 
 def time_estimate(config: TrainConfig) -> float:
-    rate = estimated_images_per_s(config.family, config.loss, config.hidden, config.noise_dim, config.batch_size,
-                                  config.d_steps, config.device)
+    rate = estimated_images_per_s(tuple((name, getattr(config, name)) for name in SPEED_FIELDS))
     return config.epochs * config.steps_per_epoch * config.batch_size / rate
 
 

@@ -53,6 +53,9 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         )
 
 
+RAW_HELP = "Runs with a weight average (ema_halflife > 0): use the raw generator instead of the average."
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="python -m gan", description="Train GANs on MNIST and inspect the runs.")
     parser.add_argument("--runs-dir", help="Run store folder (default: $GAN_RUNS_DIR or ./runs).")
@@ -84,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0, help="Noise seed (default 0).")
     sample.add_argument("--digit", type=int, help="Conditional runs: draw only this digit (default: labels cycle "
                         "0..9 and FILE.labels.npy is written beside a .npy).")
+    sample.add_argument("--raw", action="store_true", help=RAW_HELP)
     evaluate = sub.add_parser("eval", help="Score a run's samples with the MNIST classifier; prints JSON.", description=(
         "Score N samples of a run's checkpoint with the project's MNIST classifier: classifier score, FID-MNIST, "
         "KID, precision/recall, class histogram, coverage, entropy, conditional accuracy, nearest-training "
@@ -92,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--epoch", type=int, help="Checkpoint epoch (default: the latest checkpoint).")
     evaluate.add_argument("--n", type=int, default=2000, help="Number of samples, 100..10000 (default 2000).")
     evaluate.add_argument("--seed", type=int, default=0, help="Noise seed (default 0).")
+    evaluate.add_argument("--raw", action="store_true", help=RAW_HELP)
     return parser
 
 
@@ -202,7 +207,8 @@ def cmd_sample(args, store: RunStore) -> int:
         raise ValueError(f"--n must be in [1, 100000], got {args.n}")
     if args.out.suffix not in (".npy", ".png"):
         raise ValueError(f"--out must end in .npy or .png, got {args.out.name}")
-    images, labels = sample(store.open(args.run), args.n, epoch=args.epoch, seed=args.seed, digit=args.digit)
+    images, labels = sample(store.open(args.run), args.n, epoch=args.epoch, seed=args.seed, digit=args.digit,
+                            raw=args.raw)
     if args.out.suffix == ".npy":
         atomic_write(args.out, npy_bytes(to_uint8(images)))
         if labels is not None and args.digit is None:
@@ -219,8 +225,9 @@ def cmd_eval(args, store: RunStore) -> int:
     if not 100 <= args.n <= 10_000:
         raise ValueError(f"--n must be in [100, 10000], got {args.n}")
     run = store.open(args.run)
-    images, labels = sample(run, args.n, epoch=args.epoch, seed=args.seed)
+    images, labels = sample(run, args.n, epoch=args.epoch, seed=args.seed, raw=args.raw)
     epoch = args.epoch if args.epoch is not None else run.load_checkpoint()["epoch"]
     metrics = evaluate(images, labels=labels.numpy() if labels is not None else None)
-    print(json.dumps({"run": run.id, "epoch": epoch, **metrics}, indent=1))
+    generator = "raw" if args.raw or not run.config().ema_halflife else "average"
+    print(json.dumps({"run": run.id, "epoch": epoch, "generator": generator, **metrics}, indent=1))
     return 0

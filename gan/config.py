@@ -45,6 +45,10 @@ class TrainConfig:
         choices=("uniform", "normal"),
     )
     hidden: int = _spec(128, "Width of the models: hidden units (mlp) or base channels (dcgan). More capacity, slower steps.", low=8, high=4096)
+    dense: int = _spec(
+        0, "Units of an extra fully connected layer at the top of G and before D's output (dcgan); 1024 with "
+        "hidden 64 is the InfoGAN architecture. 0: none. More capacity, slower steps.", low=0, high=4096,
+    )
     leaky_slope: float = _spec(0.01, "Negative slope of LeakyReLU; keeps gradients alive for negative inputs.", low=0.0, high=1.0)
     dropout: float = _spec(0.2, "Dropout after the hidden layer: regularises D, adds noise to G.", low=0.0, high=0.9)
     # how to train
@@ -65,6 +69,19 @@ class TrainConfig:
     train_images: int = _spec(
         MNIST_TRAIN_SIZE, "How many training images to use (the first N); fewer for quick experiments.",
         low=1, high=MNIST_TRAIN_SIZE,
+    )
+    ema_halflife: int = _spec(
+        0, "Half-life, in images, of an exponential moving average of G's weights; snapshots, evaluations and "
+        "samples then come from the average, which smooths out the game's oscillation (StyleGAN2 uses 10,000). "
+        "0 turns it off.", low=0, high=10_000_000,
+    )
+    ema_rampup: float = _spec(
+        0.05, "Ramp-up of the average: its half-life is at most this times the images seen so far, so the "
+        "untrained first weights fade fast. 0: the full half-life from the start.", low=0.0, high=1.0,
+    )
+    spectral_norm: bool = _spec(
+        False, "Spectral normalisation of D's layers (Miyato et al. 2018): keeps D smooth (1-Lipschitz per layer), "
+        "which steadies training and keeps G from collapsing to a few digits; about 10-20% slower steps.",
     )
     seed: int = _spec(0, "Random seed: same seed, same run (on the CPU).", low=0, high=2**31 - 1)
     device: str = _spec("auto", "Where to train; auto picks CUDA, then MPS, then the CPU.", choices=("auto", "cpu", "cuda", "mps"))

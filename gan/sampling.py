@@ -8,16 +8,24 @@ from gan.config import TrainConfig
 from gan.models import build_models
 from gan.models.conditioning import NUM_CLASSES
 from gan.store import Run
-from gan.trainer import sample_noise
+from gan.trainer import fixed_noise, sample_noise
 
 
-def load_generator(run: Run, epoch: int | None = None) -> tuple[torch.nn.Module, TrainConfig]:
-    """The run's generator at a kept checkpoint (default: the latest), in eval mode on the CPU."""
+def load_generator(run: Run, epoch: int | None = None, *, raw: bool = False) -> tuple[torch.nn.Module, TrainConfig]:
+    """The run's generator at a kept checkpoint (default: the latest), in eval mode on the CPU: the
+    averaged one when the run keeps an average (``ema_halflife``), unless ``raw``."""
     state = run.load_checkpoint(epoch)
     config = TrainConfig.from_json(state["config"])
     G, _ = build_models(config)
-    G.load_state_dict(state["G"])
+    G.load_state_dict(state["G"] if raw or "G_ema" not in state else state["G_ema"])
     return G.eval(), config
+
+
+def raw_and_averaged(run: Run, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The snapshot grid's noise drawn by the raw and by the averaged generator at a kept checkpoint."""
+    (raw, config), (averaged, _) = load_generator(run, epoch, raw=True), load_generator(run, epoch)
+    noise, labels = fixed_noise(config)
+    return generate(raw, noise, labels), generate(averaged, noise, labels)
 
 
 @torch.no_grad()
@@ -38,10 +46,11 @@ def sample_labels(config: TrainConfig, n: int, digit: int | None = None) -> torc
     return torch.full((n,), digit) if digit is not None else torch.arange(n) % NUM_CLASSES
 
 
-def sample(run: Run, n: int, *, epoch: int | None = None, seed: int = 0,
-           digit: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``n`` images from the run's generator and the labels they were asked for (None if unconditional)."""
-    G, config = load_generator(run, epoch)
+def sample(run: Run, n: int, *, epoch: int | None = None, seed: int = 0, digit: int | None = None,
+           raw: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``n`` images from the run's generator (its average, if it keeps one, unless ``raw``) and the labels
+    they were asked for (None if unconditional)."""
+    G, config = load_generator(run, epoch, raw=raw)
     labels = sample_labels(config, n, digit)
     return generate(G, noise_from_seed(config, seed, n), labels), labels
 

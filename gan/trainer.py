@@ -20,6 +20,7 @@ import torch
 
 from gan.config import TrainConfig
 from gan.data import load_mnist, to_training_tensor
+from gan.ema import GeneratorAverage
 from gan.losses import LOSSES, gradient_penalty
 from gan.models import build_models
 from gan.models.conditioning import NUM_CLASSES
@@ -121,6 +122,9 @@ class Trainer:
         use_generator(self.dropout_generator, self.G, self.D)
         if self.accel.channels_last:
             self.G, self.D = (m.to(memory_format=torch.channels_last) for m in (self.G, self.D))
+        # the averaged generator (None when ema_halflife is 0) is what snapshots and samples show
+        self.ema = (GeneratorAverage(self.G, halflife=config.ema_halflife, rampup=config.ema_rampup)
+                    if config.ema_halflife else None)
         self.opt_g = self._adam(self.G, config.lr_g, (config.beta1_g, config.beta2_g))
         self.opt_d = self._adam(self.D, config.lr_d, (config.beta1_d, config.beta2_d))
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
@@ -215,8 +219,14 @@ class Trainer:
         """
         z = sample_noise(self.config, real.shape[0], self.generator)
         if self._graphs is not None and real.shape[0] == self.config.batch_size:
-            return self._graphs(real, labels, z, update_g)
-        return self._step(real, labels, z, update_g)
+            values = self._graphs(real, labels, z, update_g)
+        else:
+            values = self._step(real, labels, z, update_g)
+        if update_g and self.ema is not None:
+            # eager, after the (possibly replayed) step: the graph's parameters are the same tensors
+            self.ema.update(self.G, images_seen=(self.step + 1) * self.config.batch_size,
+                            batch_size=self.config.batch_size)
+        return values
 
     def _step(self, real: torch.Tensor, labels: torch.Tensor | None, z: torch.Tensor, update_g: bool) -> torch.Tensor:
         """The step proper: no host sync, no data-dependent shapes, so CUDA can capture it.
@@ -311,11 +321,14 @@ class Trainer:
 
     # -- samples ------------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Images in [-1, 1] from ``noise`` (and ``labels`` for a conditional model), in eval mode."""
+    def generate(self, noise: torch.Tensor, labels: torch.Tensor | None = None, *, raw: bool = False) -> torch.Tensor:
+        """Images in [-1, 1] from ``noise`` (and ``labels`` for a conditional model), in eval mode: from
+        the averaged generator when the run keeps one, unless ``raw``."""
+        labels = labels.to(self.device) if labels is not None else None
+        if self.ema is not None and not raw:
+            return self.ema.model(noise.to(self.device), labels).float().cpu()
         self.G.eval()
         try:
-            labels = labels.to(self.device) if labels is not None else None
             return self.G(noise.to(self.device), labels).float().cpu()
         finally:
             self.G.train()
@@ -338,6 +351,7 @@ class Trainer:
             "train_seconds": self.train_seconds,
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
+            **({"G_ema": self.ema.model.state_dict()} if self.ema is not None else {}),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "rng_data": self.generator.get_state(),
@@ -351,6 +365,8 @@ class Trainer:
             raise ValueError(f"checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT}")
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
+        if self.ema is not None:  # a fork that turns averaging on starts the average at the raw weights
+            self.ema.model.load_state_dict(state.get("G_ema", state["G"]))
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         # learning rates and betas come from the config, so a fork or a resume can change them

@@ -75,6 +75,19 @@ st.fragment(run_every=0.8 if playing else None)(scrubber)(playing)
 st.download_button("⬇ Evolution as animated GIF", gif_bytes([grids[e] for e in available]),
                    f"{run_id}-evolution.gif", "image/gif", key="gif")
 
+if run.config().ema_halflife:
+    st.subheader("Raw and averaged generator")
+    st.caption("The run keeps an exponential moving average of G's weights (half-life "
+               f"{run.config().ema_halflife:,} images); snapshots and samples come from the average. Here both "
+               "draw the snapshot noise from the same kept checkpoint: what averaging does at that epoch.")
+    kept = [e for e in run.checkpoint_epochs() if e in available] or run.checkpoint_epochs()
+    if kept:
+        epoch = st.select_slider("Epoch (kept checkpoints)", kept, value=kept[-1], key="compare-ema-epoch")
+        raw, averaged = ui.raw_and_averaged_grids(run, epoch)
+        left_col, right_col = st.columns(2)
+        left_col.image(raw, caption=f"raw G · epoch {epoch}", width="stretch")
+        right_col.image(averaged, caption=f"averaged G (EMA) · epoch {epoch}", width="stretch")
+
 st.subheader("Two runs at the same epoch")
 left_col, right_col = st.columns(2)
 with left_col:

@@ -128,6 +128,23 @@ def test_compare_shows_one_image_per_selected_epoch(finished_run):
     assert [c for image in at.image for c in image.captions][:3] == ["epoch 0", "epoch 1", "epoch 2"]
 
 
+def test_compare_shows_the_raw_and_the_averaged_generator_side_by_side(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config.replace(epochs=2, snapshot_epochs=(0, 2), ema_halflife=300, ema_rampup=0.0))
+    execute(run)
+    at = app("pages/2_Compare.py")
+    captions = [c for image in at.image for c in image.captions]
+    assert "raw G · epoch 2" in captions and "averaged G (EMA) · epoch 2" in captions
+    pictures = {c: image for image in at.image for c in image.captions}
+    assert pictures["raw G · epoch 2"].value != pictures["averaged G (EMA) · epoch 2"].value
+    at.select_slider(key="compare-ema-epoch").set_value(0).run()
+    assert "raw G · epoch 0" in [c for image in at.image for c in image.captions]
+
+
+def test_compare_has_no_raw_and_averaged_section_without_ema(finished_run):
+    at = app("pages/2_Compare.py")
+    assert not [c for image in at.image for c in image.captions if c.startswith("raw G")]
+
+
 def test_generate_image_changes_when_a_noise_slider_moves(finished_run):
     at = app("pages/3_Generate.py")
     before = at.image[0].value

@@ -7,6 +7,9 @@ Contract: ``G(z, labels=None)`` maps noise ``(N, noise_dim)`` to images ``(N, 1,
 the gradient penalty needs per-sample gradients.
 """
 
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
 from gan.models import dcgan, mlp
 
 FAMILIES = {
@@ -16,5 +19,11 @@ FAMILIES = {
 
 
 def build_models(config):
-    """``(G, D)`` for a validated config."""
-    return FAMILIES[config.family].build(config)
+    """``(G, D)`` for a validated config; with ``config.spectral_norm``, every linear and convolutional
+    layer of D is spectrally normalised, whatever the family."""
+    G, D = FAMILIES[config.family].build(config)
+    if config.spectral_norm:
+        for module in D.modules():
+            if isinstance(module, (nn.Linear, nn.Conv2d)):
+                spectral_norm(module)
+    return G, D

@@ -2,7 +2,9 @@
 
 ``hidden`` is the base width w: G goes 2w -> w -> 1 channels, D mirrors it with strided
 convolutions 1 -> w -> 2w. G uses BatchNorm (as in Radford et al.); D uses none, so that every loss,
-the gradient penalty included, sees per-sample outputs.
+the gradient penalty included, sees per-sample outputs. ``dense`` > 0 adds a fully connected layer
+of that many units at the top of G (z -> dense -> 2w x 7 x 7) and before D's output, which with
+w = 64 and dense = 1024 is the InfoGAN architecture that Lucic et al. (2018) used on MNIST.
 """
 
 import torch
@@ -10,15 +12,18 @@ from torch import nn
 
 from gan.models.conditioning import Projection, num_classes, with_label
 
-CONFIG_FIELDS = ("hidden", "leaky_slope")
+CONFIG_FIELDS = ("hidden", "leaky_slope", "dense")
 
 
 class Generator(nn.Module):
-    def __init__(self, *, noise_dim, width, num_classes=0):
+    def __init__(self, *, noise_dim, width, dense=0, num_classes=0):
         super().__init__()
         self.num_classes, self.width = num_classes, width
+        inputs = noise_dim + num_classes
+        top = [nn.Linear(inputs, dense, bias=False), nn.BatchNorm1d(dense), nn.ReLU(True)] if dense else []
         self.project = nn.Sequential(
-            nn.Linear(noise_dim + num_classes, 2 * width * 7 * 7, bias=False),
+            *top,
+            nn.Linear(dense or inputs, 2 * width * 7 * 7, bias=False),
             nn.BatchNorm1d(2 * width * 7 * 7),
             nn.ReLU(True),
         )
@@ -36,7 +41,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, *, width, leaky_slope, num_classes=0):
+    def __init__(self, *, width, leaky_slope, dense=0, num_classes=0):
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(1, width, 4, 2, 1),  # 28 -> 14
@@ -44,8 +49,9 @@ class Discriminator(nn.Module):
             nn.Conv2d(width, 2 * width, 4, 2, 1),  # 14 -> 7
             nn.LeakyReLU(leaky_slope, True),
             nn.Flatten(),
+            *([nn.Linear(2 * width * 7 * 7, dense), nn.LeakyReLU(leaky_slope, True)] if dense else []),
         )
-        features = 2 * width * 7 * 7
+        features = dense or 2 * width * 7 * 7
         self.head = nn.Linear(features, 1)
         self.projection = Projection(num_classes=num_classes, features=features)
 
@@ -57,6 +63,6 @@ class Discriminator(nn.Module):
 def build(config):
     classes = num_classes(config)
     return (
-        Generator(noise_dim=config.noise_dim, width=config.hidden, num_classes=classes),
-        Discriminator(width=config.hidden, leaky_slope=config.leaky_slope, num_classes=classes),
+        Generator(noise_dim=config.noise_dim, width=config.hidden, dense=config.dense, num_classes=classes),
+        Discriminator(width=config.hidden, leaky_slope=config.leaky_slope, dense=config.dense, num_classes=classes),
     )
