@@ -1,7 +1,7 @@
 """What each change buys: DCGAN -> + EMA -> + SN -> + ..., each row trained with several seeds.
 
     python benchmarks/ablation.py                       # the README's table (3 seeds, 10,000 samples)
-    python benchmarks/ablation.py --rows dcgan +ema --seeds 0 --n 2000 --eval-epochs 2 5
+    python benchmarks/ablation.py --rows preset +ema --seeds 0 --n 2000 --eval-epochs 2 5
 
 Each row is the ``--base`` preset with the changes of every row above it and its own (``ROWS``).
 A run trains in this process (snapshot metrics off, so the minutes are training only); at each of
@@ -25,7 +25,7 @@ from gan.trainer import Trainer, sample_noise
 
 # cumulative: each row adds its changes to the rows above it
 ROWS = {
-    "dcgan": {},
+    "preset": {},
     "+ema": {"ema_halflife": 10_000},
     "+sn": {"spectral_norm": True},
 }

@@ -252,6 +252,8 @@ _DCGAN = dict(
     dropout=0.0, lr_g=0.0005, lr_d=0.0005, beta1_g=0.5, beta2_g=0.999, beta1_d=0.5, beta2_d=0.999,
     real_label=0.9, epochs=10, snapshot_epochs=(0, 1, 2, 3, 5, 10),
 )
+_WIDE_EMA = {**_DCGAN, "hidden": 64, "dense": 1024, "lr_g": 0.0002, "lr_d": 0.0002, "ema_halflife": 10_000,
+             "ema_rampup": 0.05, "epochs": 5, "snapshot_epochs": (0, 1, 2, 3, 5)}
 PRESETS: dict[str, dict[str, Any]] = {
     # The 2019 report's vanilla GAN, as it was trained
     "report-2019": dict(
@@ -263,6 +265,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "dcgan": _DCGAN,
     # the same DCGAN conditioned on the digit: ask it for a 7 and it draws a 7
     "cgan": {**_DCGAN, "conditional": True},
+    # near-real digits without labels: the InfoGAN architecture of Lucic et al. (2018) (G = FC 1024 -> FC
+    # 7x7x128 -> deconv 64 -> deconv 1, D mirrored) with the DCGAN paper's Adam settings, and snapshots and
+    # samples from an average of G's weights (StyleGAN2's half-life of 10,000 images); benchmarks/ablation.py
+    # shows what each part buys
+    "dcgan-wide-ema": _WIDE_EMA,
     # a Wasserstein critic with gradient penalty, with the paper's 5 critic steps and Adam (0.5, 0.9)
     "wgan-gp": {**_DCGAN, "loss": "wgan-gp", "lr_g": 0.0002, "lr_d": 0.0002, "beta2_g": 0.9, "beta2_d": 0.9,
                 "d_steps": 5, "gp_weight": 10.0},

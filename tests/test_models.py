@@ -78,3 +78,23 @@ def test_dropout_draws_from_its_own_generator_and_matches_nn_dropout_in_expectat
     assert set(a.unique().tolist()) == {0.0, 1.25}  # kept units scaled by 1 / (1 - p), as nn.Dropout does
     assert abs((a == 0).float().mean().item() - 0.2) < 0.005 and abs(a.mean().item() - 1) < 0.01
     assert torch.equal(layer.eval()(x), x)  # identity at evaluation
+
+
+def test_the_wide_dcgan_preset_is_the_infogan_architecture_with_an_average():
+    config = preset("dcgan-wide-ema")
+    assert config.ema_halflife == 10_000 and not config.spectral_norm and config.family == "dcgan"
+    G, D = build_models(config)
+    layers = lambda model, kinds: [(m.in_features, m.out_features) if isinstance(m, nn.Linear)
+                                   else (m.in_channels, m.out_channels) for m in model.modules() if isinstance(m, kinds)]
+    # Lucic et al. 2018: G = FC 1024 -> FC 7x7x128 -> deconv 64 -> deconv 1; D = conv 64 -> conv 128 -> FC 1024
+    assert layers(G, (nn.Linear, nn.ConvTranspose2d)) == [(64, 1024), (1024, 128 * 7 * 7), (128, 64), (64, 1)]
+    assert layers(D, (nn.Linear, nn.Conv2d)) == [(1, 64), (64, 128), (128 * 7 * 7, 1024), (1024, 1)]
+    assert G(torch.randn(3, 64)).shape == (3, 1, 28, 28) and D(torch.zeros(3, 1, 28, 28)).shape == (3,)
+
+
+def test_dense_is_an_error_outside_its_range_and_ignored_by_the_mlp():
+    from gan.config import ConfigError, applicable_fields
+
+    with pytest.raises(ConfigError, match=r"dense must be in \[0, 4096\]"):
+        preset("dcgan", dense=-1)
+    assert "dense" in applicable_fields("dcgan", "bce") and "dense" not in applicable_fields("mlp", "bce")
