@@ -15,7 +15,8 @@ import numpy as np
 from gan.config import PRESETS, ConfigError, TrainConfig, field_kind, preset
 from gan.images import grid_image, npy_bytes, png_bytes, to_uint8
 from gan.runner import continue_config, execute
-from gan.store import RunNotFound, RunStore, atomic_write
+from gan.files import atomic_write
+from gan.store import RunNotFound, RunStore
 from gan.sampling import sample
 from gan.trainer import TrainControl
 

@@ -20,7 +20,6 @@ import re
 import secrets
 import shutil
 import sqlite3
-import tempfile
 import time
 import zipfile
 from contextlib import closing
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 
 from gan.config import ConfigError, TrainConfig
+from gan.files import atomic_write
 from gan.images import grid_image, npy_bytes, png_bytes
 from gan.trainer import EVENTS
 
@@ -45,21 +45,6 @@ STALE_STAGING_S = 3600.0
 class RunNotFound(KeyError):
     def __str__(self):
         return self.args[0]
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def default_root() -> Path:

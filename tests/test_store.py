@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from gan.runner import execute
-from gan.store import RunNotFound, RunStore, atomic_write
+from gan.files import atomic_write
+from gan.store import RunNotFound, RunStore
 
 
 def test_a_short_run_writes_a_complete_run_that_another_process_reads(tiny_config, runs_dir):
@@ -90,6 +91,19 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
         atomic_write(target, object())  # fails inside the write
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_atomic_write_syncs_the_bytes_and_then_the_folder_entry(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    atomic_write(tmp_path / "f.json", b"new")
+    assert len(synced) == 2 and synced[0].startswith(str(tmp_path / ".f.json.")) and synced[1] == str(tmp_path)
 
 
 def test_delete_removes_a_finished_run_but_not_a_live_one(tiny_config, runs_dir):
