@@ -43,9 +43,18 @@ def _release(runner: JobRunner) -> None:
 
 
 @st.cache_resource(on_release=_release, show_spinner=False)
-def get_runner() -> JobRunner:
-    """One runner per server process: every tab and every rerun sees the same jobs."""
+def _process_runner() -> JobRunner:
     return JobRunner(RunStore())
+
+
+def get_runner() -> JobRunner:
+    """One runner per server process: every tab and every rerun sees the same jobs. A bad
+    ``$GAN_MAX_JOBS`` stops the page with the message instead of a traceback."""
+    try:
+        return _process_runner()
+    except ValueError as exc:
+        st.error(str(exc), icon="🚫")
+        st.stop()
 
 
 def get_store() -> RunStore:

@@ -149,8 +149,18 @@ def _counts(trainer) -> dict:
     return dict(epoch=trainer.epoch, epochs=c.epochs, step=trainer.step, steps_total=c.epochs * c.steps_per_epoch)
 
 
+MAX_JOBS_RANGE = (1, 64)
+
+
 def default_max_jobs() -> int:
-    return max(1, int(os.environ.get("GAN_MAX_JOBS", "2")))
+    """``$GAN_MAX_JOBS`` (default 2, one per core); anything but a whole number in range is a
+    ValueError that names the variable, so the dashboard can say what to fix."""
+    text = os.environ.get("GAN_MAX_JOBS", "").strip() or "2"
+    low, high = MAX_JOBS_RANGE
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ValueError(f"GAN_MAX_JOBS must be a whole number in [{low}, {high}] (jobs training at once), "
+                         f"got {text!r:.40}")
+    return int(text)
 
 
 class JobRunner:

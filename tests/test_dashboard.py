@@ -246,3 +246,10 @@ def test_an_exception_in_training_shows_in_the_page_and_the_app_keeps_working(tm
     assert any("Training failed" in e.value and "train-images-idx3-ubyte" in e.value for e in at.error)
     assert RunStore().open(info["id"]).info()["status"] == "failed"
     app("pages/4_Runs.py")  # the rest of the app still works
+
+
+@pytest.mark.parametrize("page", ["dashboard.py", "pages/1_Train.py", "pages/4_Runs.py"])
+def test_a_bad_max_jobs_setting_is_a_message_on_the_page_not_a_crash(page, monkeypatch):
+    monkeypatch.setenv("GAN_MAX_JOBS", "abc")
+    at = app(page)
+    assert any("GAN_MAX_JOBS must be a whole number in [1, 64]" in e.value and "'abc'" in e.value for e in at.error)

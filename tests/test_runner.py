@@ -87,3 +87,19 @@ def test_several_jobs_run_at_once(runner, tiny_config):
     ids = [runner.start(tiny_config.replace(seed=s)) for s in range(2)]
     assert all(runner.wait(i, timeout=60).status == "finished" for i in ids)
     assert {p.run_id for p in runner.jobs()} == set(ids)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "2.5", "65"])
+def test_a_bad_max_jobs_setting_names_the_variable_and_its_range(value, monkeypatch):
+    monkeypatch.setenv("GAN_MAX_JOBS", value)
+    with pytest.raises(ValueError, match=r"GAN_MAX_JOBS must be a whole number in \[1, 64\].*got '"):
+        JobRunner(RunStore())
+
+
+@pytest.mark.parametrize("value, jobs", [(None, 2), ("", 2), ("1", 1), (" 3 ", 3), ("64", 64)])
+def test_max_jobs_comes_from_the_environment_or_defaults_to_two(value, jobs, monkeypatch):
+    if value is None:
+        monkeypatch.delenv("GAN_MAX_JOBS", raising=False)
+    else:
+        monkeypatch.setenv("GAN_MAX_JOBS", value)
+    assert JobRunner(RunStore()).max_jobs == jobs
