@@ -41,11 +41,11 @@ def execute(run: Run, *, resume: bool = False, control: TrainControl | None = No
     writer = None
     try:
         trainer = Trainer(run.config(), control=control)
-        if resume:
-            trainer.load_state_dict(run.load_checkpoint())
         if trainer.config.eval_samples:
             Evaluator(trainer)
-        Alarms(trainer)
+        Alarms(trainer)  # before the checkpoint loads: it holds the alarms already raised
+        if resume:
+            trainer.load_state_dict(run.load_checkpoint())
         writer = StoreWriter(run, trainer)
         for event, fn in callbacks:
             trainer.add_callback(event, fn)
