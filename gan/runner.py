@@ -37,7 +37,10 @@ def execute(run: Run, *, resume: bool = False, control: TrainControl | None = No
     """Train ``run`` in this thread (from its last checkpoint if ``resume``) and record it.
 
     Returns ``"finished"`` or ``"stopped"``; an exception marks the run failed and propagates.
+    The run's owner lock is held throughout (a RuntimeError, with nothing written, if another
+    process trains it).
     """
+    run.claim()
     writer = None
     try:
         trainer = Trainer(run.config(), control=control)
@@ -57,6 +60,8 @@ def execute(run: Run, *, resume: bool = False, control: TrainControl | None = No
         else:
             run.write_info(status="failed", message=message, ended=time.time())
         raise
+    finally:
+        run.release()
 
 
 ACTIVE = ("queued", "starting", "running", "paused")
@@ -200,6 +205,7 @@ class JobRunner:
         return child.id
 
     def _launch(self, run: Run, *, resume: bool) -> None:
+        run.claim()  # held while queued and training: other processes see the job alive
         job = Job(run)
         with self._lock:
             self._jobs[run.id] = job
@@ -222,6 +228,7 @@ class JobRunner:
         except Exception as exc:  # recorded in the store by execute; shown through the progress
             job.update(status="failed", message=f"{type(exc).__name__}: {exc}", eta_s=None)
         finally:
+            job.run.release()
             with self._lock:
                 if self._queue:
                     self._start(*self._queue.pop(0))
@@ -257,6 +264,7 @@ class JobRunner:
         if waiting:
             job.update(status="stopped")
             job.run.write_info(status="stopped", ended=time.time())
+            job.run.release()
         job.control.stop()
 
     def progress(self, run_id: str) -> Progress:
@@ -294,6 +302,7 @@ class JobRunner:
         for job, _ in queued:
             job.update(status="stopped")
             job.run.write_info(status="stopped", ended=time.time())
+            job.run.release()
         for job in jobs:
             job.control.stop()
         deadline = time.monotonic() + timeout

@@ -65,6 +65,50 @@ def test_run_left_running_by_a_dead_process_is_interrupted(tiny_config, runs_dir
     assert run.info()["status"] == "running"
 
 
+OWNER_SCRIPT = """
+import os, sys, time
+from gan.store import RunStore
+run = RunStore().open(sys.argv[1])
+run.claim()
+run.write_info(status="running", pid=int(sys.argv[2]))  # a pid that lives: as if the owner's was reused
+print("claimed", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_run_whose_owner_was_killed_is_interrupted_at_once_even_if_its_pid_lives_on(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config)
+    owner = subprocess.Popen([sys.executable, "-c", OWNER_SCRIPT, run.id, str(os.getpid())], stdout=subprocess.PIPE,
+                             text=True, env=os.environ)
+    try:
+        assert owner.stdout.readline() == "claimed\n"
+        assert run.info()["status"] == "running" and run.owner_alive() is True
+        with pytest.raises(RuntimeError, match=f"run {run.id} is being trained by another process"):
+            run.claim()
+    finally:
+        owner.kill()
+        owner.wait()
+    assert run.owner_alive() is False
+    assert run.info()["status"] == "interrupted"  # no 120 s heartbeat wait, though the recorded pid is alive
+
+
+def test_the_owner_lock_held_by_a_thread_of_this_process_reads_as_alive(tiny_config, runs_dir):
+    # the dashboard trains in threads of its own process and reads the same runs' status there
+    run = RunStore().create(tiny_config)
+    run.claim()
+    run.claim()  # the job runner and execute() both claim a background job: claims are counted
+    try:
+        run.write_info(status="running", pid=os.getpid())
+        assert RunStore().open(run.id).info()["status"] == "running"
+        run.release()
+        assert run.info()["status"] == "running"
+    finally:
+        run.release()
+    assert run.info()["status"] == "interrupted"
+    run.claim()  # free again: this process (or any) can take it
+    run.release()
+
+
 def test_run_whose_owner_went_silent_is_interrupted(tiny_config, runs_dir):
     run = RunStore().create(tiny_config)
     run.write_info(status="paused", pid=os.getpid())
