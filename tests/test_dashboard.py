@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from gan.runner import execute
 from gan.store import RunStore
+from helpers import wait_for
 
 TIMEOUT = 60
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,8 +77,6 @@ def test_start_trains_a_tiny_job_to_the_end():
 
 
 def test_pause_then_resume_with_a_new_learning_rate_and_stop_from_the_buttons():
-    import time
-
     from ui import get_runner
 
     at = app("pages/1_Train.py")
@@ -89,25 +88,22 @@ def test_pause_then_resume_with_a_new_learning_rate_and_stop_from_the_buttons():
     (info,) = RunStore().list()
     run_id, runner = info["id"], get_runner()
 
-    def wait_for(status):
-        deadline = time.monotonic() + TIMEOUT
-        while runner.progress(run_id).status != status:
-            assert time.monotonic() < deadline, runner.progress(run_id)
-            time.sleep(0.05)
+    def reach(status):
+        wait_for(lambda: runner.progress(run_id).status == status, TIMEOUT, f"status {status}")
         at.run()
         assert not at.exception, [e.value for e in at.exception]
 
-    wait_for("running")
+    reach("running")
     at.button(key="pause").click().run()
-    wait_for("paused")
+    reach("paused")
     assert not [b for b in at.button if b.key == "pause"]
     at.number_input(key=f"lr_d-{run_id}").set_value(0.0005)
     at.button(key="resume").click().run()
-    wait_for("running")
+    reach("running")
     (resume,) = [e for e in RunStore().open(run_id).events() if e["kind"] == "resume"]
     assert resume["detail"] == {"lr_d": 0.0005}  # only what changed
     at.button(key="stop").click().run()
-    wait_for("stopped")
+    reach("stopped")
     assert RunStore().open(run_id).config().lr_d == 0.0005
 
 

@@ -5,15 +5,7 @@ import pytest
 from gan.config import ConfigError
 from gan.runner import JobRunner
 from gan.store import RunStore
-
-
-def wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
+from helpers import wait_for
 
 
 @pytest.fixture
