@@ -290,10 +290,11 @@ def _field_widget(f: dataclasses.Field, value, key: str):
     if name in SLIDERS:
         low, high, step = SLIDERS[name]
         return st.slider(label, low, high, min(max(value, low), high), step, key=key, help=help)
+    # number boxes have no bounds: a value out of range is kept as typed and validation names the field
+    # and its range (a bounded box would clamp it silently)
     if field_kind(f) is float:  # learning rates: small numbers, typed
-        return st.number_input(label, min_value=1e-6, max_value=float(meta["high"]), value=float(value),
-                               step=1e-4, format="%.5f", key=key, help=help)
-    return st.number_input(label, min_value=meta["low"], max_value=meta["high"], value=value, step=1, key=key, help=help)
+        return st.number_input(label, value=float(value), step=1e-4, format="%.5f", key=key, help=help)
+    return st.number_input(label, value=value, step=1, key=key, help=help)
 
 
 def _label(name: str) -> str:

@@ -44,9 +44,10 @@ def controls(run_id: str, progress) -> None:
     if progress.status == "paused":
         config = store.open(run_id).config()
         c1, c2 = st.columns(2)
-        c1.number_input("lr_g", 1e-6, 1.0, config.lr_g, 1e-4, format="%.5f", key=f"lr_g-{run_id}",
+        # no bounds on the boxes: an out-of-range rate reaches validation, which names the field and range
+        c1.number_input("lr_g", value=config.lr_g, step=1e-4, format="%.5f", key=f"lr_g-{run_id}",
                         help="New generator learning rate from the next step (marked on the curves).")
-        c2.number_input("lr_d", 1e-6, 1.0, config.lr_d, 1e-4, format="%.5f", key=f"lr_d-{run_id}",
+        c2.number_input("lr_d", value=config.lr_d, step=1e-4, format="%.5f", key=f"lr_d-{run_id}",
                         help="New discriminator learning rate from the next step (marked on the curves).")
     if "control-error" in st.session_state:
         st.error(st.session_state.pop("control-error"))

@@ -75,8 +75,9 @@ with left:
         epoch = c1.select_slider("From the checkpoint at epoch", epochs_kept, value=epochs_kept[-1], key=f"fork-epoch-{run_id}")
         total = c2.number_input("Train until epoch", epoch + 1, 10_000, max(epoch + 1, parent_config.epochs), key=f"fork-total-{run_id}")
         c3, c4 = st.columns(2)
-        lr_g = c3.number_input("lr (G)", 1e-6, 1.0, parent_config.lr_g, 1e-4, format="%.5f", key=f"fork-lr-g-{run_id}")
-        lr_d = c4.number_input("lr (D)", 1e-6, 1.0, parent_config.lr_d, 1e-4, format="%.5f", key=f"fork-lr-d-{run_id}")
+        # unbounded boxes: a rate out of range is named by the fork's validation, not clamped silently
+        lr_g = c3.number_input("lr (G)", value=parent_config.lr_g, step=1e-4, format="%.5f", key=f"fork-lr-g-{run_id}")
+        lr_d = c4.number_input("lr (D)", value=parent_config.lr_d, step=1e-4, format="%.5f", key=f"fork-lr-d-{run_id}")
         if st.button("⑂ Fork and train", key="runs-fork-go", type="primary"):
             try:
                 child = runner.fork(run_id, epoch=epoch, epochs=int(total), lr_g=lr_g, lr_d=lr_d)

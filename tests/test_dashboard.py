@@ -249,3 +249,46 @@ def test_a_bad_max_jobs_setting_is_a_message_on_the_page_not_a_crash(page, monke
     monkeypatch.setenv("GAN_MAX_JOBS", "abc")
     at = app(page)
     assert any("GAN_MAX_JOBS must be a whole number in [1, 64]" in e.value and "'abc'" in e.value for e in at.error)
+
+
+def test_an_out_of_range_learning_rate_in_the_form_is_named_and_kept_as_typed():
+    at = app("pages/1_Train.py")
+    at.number_input(key="form-report-2019-lr_g").set_value(5.0).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["lr_g must be in (0.0, 1.0], got 5.0"]
+    assert at.number_input(key="form-report-2019-lr_g").value == 5.0  # not clamped to 1.0
+    assert at.button(key="start").disabled
+
+
+def test_an_out_of_range_learning_rate_for_a_fork_is_named_and_nothing_is_forked(finished_run):
+    at = app("pages/4_Runs.py")
+    at.number_input(key=f"fork-lr-d-{finished_run.id}").set_value(0.0).run()
+    at.button(key="runs-fork-go").click().run()
+    assert not at.exception
+    assert any("lr_d must be in (0.0, 1.0], got 0.0" in e.value for e in at.error)
+    assert at.number_input(key=f"fork-lr-d-{finished_run.id}").value == 0.0
+    assert [i["id"] for i in RunStore().list()] == [finished_run.id]
+
+
+def test_an_out_of_range_learning_rate_on_resume_is_named_and_the_job_stays_paused():
+    from ui import get_runner
+
+    at = app("pages/1_Train.py")
+    at.slider(key="form-report-2019-hidden").set_value(16)
+    at.slider(key="form-report-2019-train_images").set_value(1000)
+    at.number_input(key="form-report-2019-eval_samples").set_value(0)
+    at.run()
+    at.button(key="start").click().run()
+    (info,) = RunStore().list()
+    run_id, runner = info["id"], get_runner()
+    wait_for(lambda: runner.progress(run_id).status == "running", TIMEOUT, "the job to run")
+    at.run()
+    at.button(key="pause").click().run()
+    wait_for(lambda: runner.progress(run_id).status == "paused", TIMEOUT, "the job to pause")
+    at.run()
+    at.number_input(key=f"lr_g-{run_id}").set_value(2.0)
+    at.button(key="resume").click().run()
+    assert not at.exception
+    assert any("lr_g must be in (0.0, 1.0], got 2.0" in e.value for e in at.error)
+    assert runner.progress(run_id).status == "paused" and at.number_input(key=f"lr_g-{run_id}").value == 2.0
+    runner.stop(run_id)
