@@ -16,6 +16,7 @@ from gan.config import TrainConfig
 from gan.evaluation import Evaluator
 from gan.images import grid_image
 from gan.store import LIVE_STATUSES, Run, RunStore, StoreWriter
+from gan.timing import eta_seconds
 from gan.trainer import EVENTS, TrainControl, Trainer
 
 
@@ -118,8 +119,7 @@ class Job:
 
     def on_log(self, trainer, rows) -> None:
         counts = _counts(trainer)
-        remaining = counts["steps_total"] - trainer.step
-        eta = remaining * trainer.config.batch_size / trainer.images_per_s if trainer.images_per_s else None
+        eta = eta_seconds(counts["steps_total"] - trainer.step, trainer.config.batch_size, trainer.images_per_s)
         self.update(metrics=rows[-1], images_per_s=trainer.images_per_s, eta_s=eta, **counts)
 
     def on_snapshot(self, trainer, epoch, images) -> None:

@@ -6,6 +6,7 @@ import streamlit as st
 
 import ui
 from gan.store import RunNotFound
+from gan.timing import duration_text
 
 st.set_page_config(page_title="Runs · GAN on MNIST", page_icon="🗂️", layout="wide")
 st.title("🗂️ Runs")
@@ -24,7 +25,7 @@ def row(info: dict) -> dict:
         "noise": f"{c.get('noise_dim', '')} {c.get('noise', '')}", "hidden": c.get("hidden"),
         "batch": c.get("batch_size"), "lr G / D": f"{c.get('lr_g', '')} / {c.get('lr_d', '')}" if c else "",
         "epochs": f"{info.get('epochs_done', 0)}/{info.get('epochs', '?')}",
-        "duration": ui.duration(info.get("train_seconds")), "created": created,
+        "duration": duration_text(info.get("train_seconds")), "created": created,
         "parent": f"{info['parent']['run']} @ epoch {info['parent']['epoch']}" if info.get("parent") else "",
         "note": info.get("message", ""),
     }

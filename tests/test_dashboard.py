@@ -76,9 +76,8 @@ def test_start_trains_a_tiny_job_to_the_end():
     assert at.image and "epoch 2" in at.image[0].captions[0]
 
 
-def test_pause_then_resume_with_a_new_learning_rate_and_stop_from_the_buttons():
-    from ui import get_runner
-
+def start_a_long_tiny_job() -> tuple[AppTest, str]:
+    """The Train page after Start on a small model (500 epochs of 10 steps: it runs until stopped)."""
     at = app("pages/1_Train.py")
     at.slider(key="form-report-2019-hidden").set_value(16)
     at.slider(key="form-report-2019-train_images").set_value(1000)
@@ -86,7 +85,14 @@ def test_pause_then_resume_with_a_new_learning_rate_and_stop_from_the_buttons():
     at.run()
     at.button(key="start").click().run()
     (info,) = RunStore().list()
-    run_id, runner = info["id"], get_runner()
+    return at, info["id"]
+
+
+def test_pause_then_resume_with_a_new_learning_rate_and_stop_from_the_buttons():
+    from ui import get_runner
+
+    at, run_id = start_a_long_tiny_job()
+    runner = get_runner()
 
     def reach(status):
         wait_for(lambda: runner.progress(run_id).status == status, TIMEOUT, f"status {status}")
@@ -273,14 +279,8 @@ def test_an_out_of_range_learning_rate_for_a_fork_is_named_and_nothing_is_forked
 def test_an_out_of_range_learning_rate_on_resume_is_named_and_the_job_stays_paused():
     from ui import get_runner
 
-    at = app("pages/1_Train.py")
-    at.slider(key="form-report-2019-hidden").set_value(16)
-    at.slider(key="form-report-2019-train_images").set_value(1000)
-    at.number_input(key="form-report-2019-eval_samples").set_value(0)
-    at.run()
-    at.button(key="start").click().run()
-    (info,) = RunStore().list()
-    run_id, runner = info["id"], get_runner()
+    at, run_id = start_a_long_tiny_job()
+    runner = get_runner()
     wait_for(lambda: runner.progress(run_id).status == "running", TIMEOUT, "the job to run")
     at.run()
     at.button(key="pause").click().run()
