@@ -75,9 +75,13 @@ def test_a_stopped_run_continues_for_more_epochs(runner, tiny_config):
     assert list(steps) == list(range(1, 3 * tiny_config.steps_per_epoch + 1))
 
 
-def test_several_jobs_run_at_once(runner, tiny_config):
-    ids = [runner.start(tiny_config.replace(seed=s)) for s in range(2)]
-    assert all(runner.wait(i, timeout=60).status == "finished" for i in ids)
+def test_two_jobs_train_at_the_same_time_by_default(runner, tiny_config):
+    ids = [runner.start(tiny_config.replace(epochs=200, seed=s)) for s in range(2)]
+    steps = lambda: [runner.progress(i).step for i in ids]  # noqa: E731
+    wait_for(lambda: min(steps()) > 0, timeout=30, message="both jobs to take steps")
+    before = steps()
+    wait_for(lambda: all(now > then for now, then in zip(steps(), before)), timeout=30, message="both to go on")
+    assert [runner.progress(i).status for i in ids] == ["running", "running"] and runner.queued() == []
     assert {p.run_id for p in runner.jobs()} == set(ids)
 
 
