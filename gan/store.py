@@ -405,12 +405,16 @@ class Run:
         return _epochs_in(self.path / "checkpoints", ".pt")
 
     def load_checkpoint(self, epoch: int | None = None) -> dict:
-        """The checkpoint kept at ``epoch``, or the latest one; never unpickles code."""
+        """The checkpoint kept at ``epoch``, or the latest one; never unpickles code. A damaged
+        file (truncated, a bad CRC) is a ValueError naming it, never a partial load."""
         name = "last.pt" if epoch is None else f"epoch-{epoch:04d}.pt"
         path = self.path / "checkpoints" / name
         if not path.is_file():
             have = ", ".join(map(str, self.checkpoint_epochs())) or "none"
             raise FileNotFoundError(f"run {self.id} has no checkpoint {name} (epochs kept: {have})")
+        damage = _checkpoint_damage(path)
+        if damage:
+            raise ValueError(f"run {self.id}: checkpoints/{name} is damaged: {damage}")
         return torch.load(path, map_location="cpu", weights_only=True)
 
 

@@ -82,7 +82,12 @@ def test_four_epochs_straight_equal_two_then_two_more(tiny_config, runs_dir):
     a, b = straight.load_checkpoint(), split.load_checkpoint()
     for name in ("G", "D"):
         assert all(torch.equal(a[name][k], b[name][k]) for k in a[name])
-    assert all(torch.equal(x, y) for x, y in zip(a["opt_g"]["state"][0].values(), b["opt_g"]["state"][0].values()))
+    for name in ("opt_g", "opt_d"):  # every parameter's step count and both moments, and the hyperparameters
+        assert a[name]["param_groups"] == b[name]["param_groups"]
+        assert a[name]["state"].keys() == b[name]["state"].keys() and len(a[name]["state"]) == 4
+        for index, state in a[name]["state"].items():
+            assert state.keys() == b[name]["state"][index].keys() == {"step", "exp_avg", "exp_avg_sq"}
+            assert all(torch.equal(state[k], b[name]["state"][index][k]) for k in state), (name, index)
     metrics_a, metrics_b = straight.steps(), split.steps()
     for name in ("d_loss_real", "d_loss_fake", "g_loss", "d_real", "d_fake"):
         assert metrics_a[name].tolist() == metrics_b[name].tolist()
@@ -158,11 +163,14 @@ def test_fuzzed_config_dicts_are_valid_or_a_config_error(data):
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=200) | json_values.map(json.dumps))
-def test_fuzzed_config_json_is_valid_or_a_config_error(text):
+def test_fuzzed_config_json_is_valid_or_a_config_error_naming_each_bad_field(text):
     try:
-        TrainConfig.from_json(text)
-    except ConfigError:
-        pass
+        config = TrainConfig.from_json(text)
+    except ConfigError as exc:
+        assert exc.errors and all(isinstance(m, str) and m.startswith(name) for name, m in exc.errors.items())
+        assert str(exc) == "; ".join(exc.errors.values())
+    else:
+        assert TrainConfig.from_json(config.to_json()) == config
 
 
 @pytest.mark.parametrize("damage, reason", [
@@ -190,7 +198,7 @@ def test_truncated_checkpoint_never_loads_partially(tiny_config, runs_dir):
     path = run.path / "checkpoints" / "last.pt"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     assert run.info()["status"] == "damaged"
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match=f"run {run.id}: checkpoints/last.pt is damaged: "):
         run.load_checkpoint()
 
 
