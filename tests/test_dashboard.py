@@ -38,14 +38,36 @@ def app(page: str) -> AppTest:
     return at
 
 
-@pytest.mark.parametrize("page", ["dashboard.py", "pages/1_Train.py", "pages/2_Compare.py", "pages/3_Generate.py", "pages/4_Runs.py"])
-def test_every_page_renders_with_an_empty_store(page):
-    app(page)
+PAGES = {  # page: (its title, what it tells a user whose store is empty)
+    "dashboard.py": ("Watch a GAN learn to draw digits", "No runs yet"),
+    "pages/1_Train.py": ("Train", "No runs yet"),
+    "pages/2_Compare.py": ("Compare epochs", "No snapshots yet"),
+    "pages/3_Generate.py": ("Play with the noise", "No checkpoints yet"),
+    "pages/4_Runs.py": ("Runs", "No runs yet"),
+}
 
 
-@pytest.mark.parametrize("page", ["dashboard.py", "pages/1_Train.py", "pages/2_Compare.py", "pages/3_Generate.py", "pages/4_Runs.py"])
-def test_every_page_renders_with_a_run(page, finished_run):
-    app(page)
+def page_text(at: AppTest) -> str:
+    """Everything a page shows as text: markdown, captions, pickers' options and tables."""
+    parts = [e.value for e in (*at.title, *at.markdown, *at.caption, *at.info)]
+    parts += [str(o) for box in at.selectbox for o in box.options]
+    parts += [frame.value.to_string() for frame in at.dataframe]
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_every_page_renders_with_an_empty_store_and_says_what_to_do(page):
+    at = app(page)
+    title, empty = PAGES[page]
+    assert title in at.title[0].value
+    assert any(empty in box.value for box in at.info), page_text(at)
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_every_page_shows_the_run_when_the_store_has_one(page, finished_run):
+    at = app(page)
+    text = page_text(at)
+    assert finished_run.id in text and PAGES[page][1] not in text
 
 
 def test_home_shows_the_runs_and_their_latest_grid(finished_run):
@@ -225,14 +247,28 @@ def test_a_run_trained_by_the_cli_in_another_process_is_watched_live(runs_dir):
         cli.wait(30)
 
 
-def test_the_train_form_has_a_widget_for_every_config_field():
+WIDGETS = ("slider", "select_slider", "number_input", "selectbox", "toggle", "text_input")
+
+
+def form_fields(at: AppTest, preset_name: str) -> set[str]:
+    """The config fields the rendered Train form has a widget for (keys ``form-<preset>-<field>``)."""
+    prefix = f"form-{preset_name}-"
+    return {w.key[len(prefix):] for kind in WIDGETS for w in getattr(at, kind) if (w.key or "").startswith(prefix)}
+
+
+def test_the_train_form_draws_a_widget_for_every_config_field_across_families_and_losses():
     import dataclasses
 
-    import ui
-    from gan.config import TrainConfig
+    from gan.config import TrainConfig, applicable_fields, preset
 
-    in_form = [name for names in ui.SECTIONS.values() for name in names]
-    assert sorted(in_form) == sorted(f.name for f in dataclasses.fields(TrainConfig))
+    at = app("pages/1_Train.py")
+    drawn = set()
+    for name in ("report-2019", "wgan-gp"):  # the MLP with bce, the DCGAN with the penalty: every field between them
+        at.selectbox(key="preset").set_value(name).run()
+        config = preset(name)
+        assert form_fields(at, name) == applicable_fields(config.family, config.loss)
+        drawn |= form_fields(at, name)
+    assert drawn == {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 def test_an_exception_in_training_shows_in_the_page_and_the_app_keeps_working(tmp_path):
