@@ -32,6 +32,24 @@ def test_spherical_interpolation_keeps_the_norm_on_a_great_circle():
     assert angles == pytest.approx([math.pi / 8] * 4, abs=1e-5)  # equal steps along the arc
 
 
+def test_spherical_interpolation_divides_the_angle_evenly():
+    a, b = torch.tensor([2.0, 0.0]), torch.tensor([1.0, math.sqrt(3)])  # 60 degrees apart, both of norm 2
+    path = interpolate(a, b, 3, mode="spherical")
+    torch.testing.assert_close(path, torch.tensor([[2.0, 0.0], [math.sqrt(3), 1.0], [1.0, math.sqrt(3)]]))
+
+
+# float32 noise whose cosine with 2z and -2z rounds past 1 and -1 in float64 (found by search)
+ROUNDS_PAST_ONE = torch.tensor([0.1227012425661087, -0.5663174986839294, 0.3731146454811096])
+
+
+@pytest.mark.parametrize("factor", [2.0, -2.0])
+def test_a_cosine_rounded_past_plus_or_minus_one_gives_no_nan(factor):
+    z = ROUNDS_PAST_ONE
+    path = interpolate(z, factor * z, 5, mode="spherical")
+    assert torch.isfinite(path).all()
+    torch.testing.assert_close(path[-1], factor * z)
+
+
 def test_spherical_interpolation_of_unequal_norms_moves_between_them():
     path = interpolate(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 3.0]), 3, mode="spherical")
     torch.testing.assert_close(path[-1], torch.tensor([0.0, 3.0]))
@@ -54,6 +72,13 @@ def test_spherical_interpolation_of_antiparallel_vectors_stays_finite_and_on_the
     torch.testing.assert_close(path[0], z)
     torch.testing.assert_close(path[-1], other, rtol=1e-4, atol=1e-4)
     assert abs(torch.dot(path[4], z).item()) < 1e-3 * z.norm().item() ** 2  # halfway: orthogonal to both
+
+
+def test_antiparallel_interpolation_through_the_least_aligned_axis_keeps_the_norm():
+    a = torch.tensor([1.0, 2.0, 2.0])  # norm 3; its least aligned axis, x, still has a third of it
+    path = interpolate(a, -a, 5, mode="spherical")
+    torch.testing.assert_close(norms(path), torch.full((5,), 3.0))
+    assert abs(torch.dot(path[2], a).item()) < 1e-5  # halfway: orthogonal to a
 
 
 def test_unknown_interpolation_mode_is_rejected():

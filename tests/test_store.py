@@ -211,3 +211,133 @@ def test_a_create_that_fails_part_way_leaves_nothing_behind(tiny_config, runs_di
     with pytest.raises(OSError, match="disk full"):
         store.create(tiny_config, fill=fail)
     assert store.list() == [] and list(runs_dir.iterdir()) == []
+
+
+# -- what a trainer's recorder writes, read back in this process ----------------------------------
+@pytest.fixture
+def recorded(tiny_config, runs_dir):
+    """A run of 2 epochs x 12 steps with G updated every second step, recorded by execute()."""
+    run = RunStore().create(tiny_config.replace(d_steps=2, snapshot_epochs=(0, 1, 2)))
+    assert execute(run) == "finished"
+    return run
+
+
+def test_steps_come_back_as_float_columns_in_step_order_with_nan_where_g_was_not_updated(recorded):
+    steps = recorded.steps()
+    assert set(steps) == {"step", "epoch", "d_loss_real", "d_loss_fake", "g_loss", "d_real", "d_fake", "images_per_s"}
+    assert steps["step"].tolist() == list(range(1, 25)) and steps["step"].dtype == np.float64
+    assert steps["epoch"].tolist() == [1.0] * 12 + [2.0] * 12
+    assert np.isnan(steps["g_loss"][0::2]).all() and np.isfinite(steps["g_loss"][1::2]).all()
+    assert np.isfinite(steps["d_loss_real"]).all() and ((0 < steps["d_real"]) & (steps["d_real"] < 1)).all()
+
+
+def test_steps_after_a_step_are_only_the_newer_ones(recorded):
+    assert recorded.steps(after=20)["step"].tolist() == [21.0, 22.0, 23.0, 24.0]
+    later = recorded.steps(after=24)
+    assert set(later) == set(recorded.steps()) and all(column.shape == (0,) for column in later.values())
+
+
+def test_a_run_without_a_metrics_database_has_no_steps_events_or_evaluations(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config)
+    assert (run.steps(), run.events(), run.evaluations()) == ({}, [], {})
+
+
+def test_checkpoints_and_snapshots_are_kept_at_the_snapshot_epochs(recorded):
+    assert recorded.snapshot_epochs() == [0, 1, 2] and recorded.checkpoint_epochs() == [0, 1, 2]
+    assert recorded.snapshot_png(1) == recorded.path / "snapshots" / "epoch-0001.png"
+    assert recorded.snapshot_png(1).read_bytes().startswith(b"\x89PNG")
+    assert recorded.load_checkpoint(1)["epoch"] == 1 and recorded.load_checkpoint()["epoch"] == 2
+
+
+def test_events_and_evaluations_are_read_back_in_order(tiny_config, mnist_train, runs_dir):
+    from gan.store import StoreWriter
+    from gan.trainer import Trainer
+
+    run = RunStore().create(tiny_config)
+    trainer = Trainer(run.config(), images=mnist_train[0])
+    writer = StoreWriter(run, trainer)
+    writer.on_train_start(trainer)
+    trainer.step = 7
+    writer.on_pause(trainer)
+    assert run.read_info()["status"] == "paused" and run.load_checkpoint()["step"] == 7  # a pause checkpoints
+    writer.on_pause(trainer)  # the heartbeat of a pause: no second event
+    trainer.config = trainer.config.replace(lr_d=1e-4)
+    writer.on_resume(trainer, {"lr_d": 1e-4})
+    assert run.config().lr_d == 1e-4 and run.read_info()["status"] == "running"
+    writer.on_alarm(trainer, {"name": "mode-collapse", "message": "Mode collapse: few digits."})
+    assert run.read_info()["message"] == "Mode collapse: few digits."
+    writer.on_evaluation(trainer, 2, {"fid": 12.5})
+    writer.on_evaluation(trainer, 1, {"fid": 30.0})
+    writer.finish("stopped")
+    events = run.events()
+    assert [(e["kind"], e["step"], e["detail"]) for e in events] == [
+        ("pause", 7, {}), ("resume", 7, {"lr_d": 1e-4}),
+        ("alarm", 7, {"name": "mode-collapse", "message": "Mode collapse: few digits."})]
+    assert all(isinstance(e["time"], float) for e in events)
+    assert run.evaluations() == {1: {"fid": 30.0}, 2: {"fid": 12.5}}
+    assert run.info()["status"] == "stopped"
+
+
+@pytest.mark.parametrize("pid, alive", [(None, False), (0, False), (os.getpid(), True), (1, True)])
+def test_process_alive_by_pid(pid, alive):
+    from gan.store import process_alive
+
+    assert process_alive(pid) is alive
+
+
+def test_a_pid_that_exited_is_not_alive():
+    from gan.store import process_alive
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert process_alive(dead.pid) is False
+
+
+# -- forks ------------------------------------------------------------------------------------------
+def test_a_fork_records_its_parent_and_inherits_its_past_up_to_the_fork_point(recorded):
+    child = RunStore().fork(recorded.id, epoch=1, lr_g=1e-4, epochs=3)
+    info = child.info()
+    assert info["parent"] == {"run": recorded.id, "epoch": 1, "step": 12}
+    assert (info["status"], info["epochs_done"], info["step"], info["epochs"]) == ("created", 1, 12, 3)
+    assert info["train_seconds"] == recorded.load_checkpoint(1)["train_seconds"]
+    steps = child.steps()
+    assert steps["step"].tolist() == list(range(1, 13))
+    np.testing.assert_array_equal(steps["g_loss"], recorded.steps()["g_loss"][:12])  # NaN stays NaN
+    assert child.snapshot_epochs() == [0, 1]
+    assert child.snapshot_png(1).read_bytes() == recorded.snapshot_png(1).read_bytes()
+    np.testing.assert_array_equal(child.snapshot_images(0), recorded.snapshot_images(0))
+    state = child.load_checkpoint()
+    assert state["epoch"] == 1 and json.loads(state["config"])["lr_g"] == 1e-4
+    assert torch.equal(state["G"]["net.0.weight"], recorded.load_checkpoint(1)["G"]["net.0.weight"])
+    assert child.config().lr_g == 1e-4 and recorded.config().lr_g != 1e-4
+
+
+def test_a_fork_from_the_latest_checkpoint_by_default(recorded):
+    child = RunStore().fork(recorded.id, epochs=4)
+    assert child.info()["parent"]["epoch"] == 2 and child.steps()["step"].tolist() == list(range(1, 25))
+
+
+@pytest.mark.parametrize("changes, field, message", [
+    ({"hidden": 64}, "hidden", "hidden cannot change in a fork: the weights have the parent's shape"),
+    ({"noise_dim": 10}, "noise_dim", "noise_dim cannot change in a fork"),
+    ({"conditional": True}, "conditional", "conditional cannot change in a fork"),
+    ({"epochs": 1}, "epochs", "epochs must be more than the fork point's 1, got 1"),
+])
+def test_a_fork_refuses_changes_the_checkpoint_cannot_take(recorded, changes, field, message):
+    from gan.config import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        RunStore().fork(recorded.id, epoch=1, **{"epochs": 3, **changes})
+    assert list(refused.value.errors) == [field] and refused.value.errors[field].startswith(message)
+    assert [i["id"] for i in RunStore().list()] == [recorded.id]  # nothing half-made
+
+
+def test_batch_size_can_change_only_in_a_fork_from_an_epoch_boundary(recorded):
+    from gan.config import ConfigError
+
+    run = recorded
+    state = run.load_checkpoint()
+    run.save_checkpoint({**state, "batch": 3})  # as if stopped in mid-epoch
+    with pytest.raises(ConfigError, match="batch_size and train_images can change only in a fork from an epoch"):
+        RunStore().fork(run.id, epochs=4, batch_size=25)
+    assert RunStore().fork(run.id, epoch=2, epochs=4, batch_size=25).config().batch_size == 25  # a kept epoch is one
