@@ -130,3 +130,16 @@ def test_explicit_snapshots_beyond_the_run_are_dropped():
     config = TrainConfig(epochs=10, snapshot_epochs=(0, 3, 10))
     assert config.snapshot_schedule() == [0, 3, 10]
     assert TrainConfig(epochs=10, snapshot_epochs=(0, 3, 50)).snapshot_schedule() == [0, 3]
+
+
+def test_the_error_text_joins_one_message_per_bad_field():
+    with pytest.raises(ConfigError) as info:
+        TrainConfig(epochs=0, dropout=2.0).validate()
+    assert str(info.value) == "dropout must be in [0.0, 0.9], got 2.0; epochs must be in [1, 10000], got 0"
+
+
+def test_replace_changes_the_given_fields_and_validates():
+    config = TrainConfig().replace(epochs=3, lr_g=1e-4)
+    assert (config.epochs, config.lr_g, config.lr_d) == (3, 1e-4, TrainConfig().lr_d)
+    with pytest.raises(ConfigError, match="epochs must be in"):
+        config.replace(epochs=0)

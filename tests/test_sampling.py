@@ -142,3 +142,20 @@ def test_a_runs_generator_loads_in_eval_mode_and_samples_reproducibly(tiny_confi
     assert not torch.equal(images, sample(run, 6, seed=3)[0])
     at_zero, _ = sample(run, 6, seed=2, epoch=0)
     assert not torch.equal(images, at_zero)  # the kept checkpoint of epoch 0, not the latest
+
+
+@pytest.fixture
+def conditional_run(runs_dir):
+    run = RunStore().create(preset("cgan", epochs=1, train_images=200, batch_size=50, hidden=8, device="cpu",
+                                   grid_size=2, eval_samples=0))
+    execute(run)
+    return run
+
+
+def test_a_conditional_run_samples_the_digit_asked_for_or_cycles_through_all(conditional_run):
+    images, labels = sample(conditional_run, 12, seed=4)
+    assert labels.tolist() == [i % 10 for i in range(12)]
+    sevens, seven_labels = sample(conditional_run, 3, seed=4, digit=7)
+    ones, _ = sample(conditional_run, 3, seed=4, digit=1)
+    assert seven_labels.tolist() == [7, 7, 7] and sevens.shape == (3, 1, 28, 28)
+    assert not torch.equal(sevens, ones)  # same noise, another digit: the label reaches the generator
