@@ -85,7 +85,7 @@ def test_gradient_penalty_is_taken_between_real_and_fake_images_and_passes_the_l
         seen.append((x.detach().clone(), labels))
         return (x.flatten(1) ** 2).sum(dim=1) / 2  # gradient: x itself, so the penalty reveals where x was
 
-    real, fake, labels = torch.ones(4, 1, 28, 28), -torch.ones(4, 1, 28, 28), torch.arange(4)
+    real, fake, labels = torch.full((4, 1, 28, 28), 2.0), torch.full((4, 1, 28, 28), -0.5), torch.arange(4)
     generator = torch.Generator().manual_seed(0)
     penalty = gradient_penalty(critic, real, fake, labels, generator=generator)
     (x_hat, passed), = seen

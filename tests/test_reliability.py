@@ -2,7 +2,6 @@
 
 import json
 import os
-import pickle
 import re
 import signal
 import socket
@@ -10,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -221,33 +219,6 @@ def test_jobs_beyond_the_limit_wait_in_a_queue_and_then_train(tiny_config, runs_
 
 
 # -- security -------------------------------------------------------------------------------------
-class _Payload:
-    """Unpickling this runs code: it creates the file named ``marker``."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (Path.touch, (Path(self.marker),))
-
-
-def test_a_checkpoint_that_would_run_code_when_unpickled_is_refused(tiny_config, runs_dir, tmp_path):
-    run = RunStore().create(tiny_config)
-    marker = tmp_path / "code-ran"
-    run.save_checkpoint({"epoch": 0, "payload": _Payload(str(marker))})
-    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
-        run.load_checkpoint()
-    assert not marker.exists()
-
-
-def test_a_snapshot_array_of_python_objects_is_refused(tiny_config, runs_dir):
-    run = RunStore().create(tiny_config)
-    (run.path / "snapshots").mkdir()
-    np.save(run.path / "snapshots" / "epoch-0000.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(ValueError, match="allow_pickle=False"):
-        run.snapshot_images(0)
-
-
 def test_training_and_sampling_work_with_the_network_cut_off(tiny_config, runs_dir, monkeypatch):
     def refuse(self, address):
         if self.family in (socket.AF_INET, socket.AF_INET6):

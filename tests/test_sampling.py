@@ -88,6 +88,7 @@ def test_unknown_interpolation_mode_is_rejected():
 
 def test_noise_from_a_seed_is_reproducible_and_follows_the_configured_distribution():
     uniform, normal = preset("report-2019"), preset("dcgan")
+    assert noise_from_seed(uniform, seed=7).shape == (1, 100)  # one vector unless asked for more
     z = noise_from_seed(uniform, seed=7, n=2000)
     assert z.shape == (2000, 100) and torch.equal(z, noise_from_seed(uniform, seed=7, n=2000))
     assert not torch.equal(z, noise_from_seed(uniform, seed=8, n=2000))
@@ -112,7 +113,7 @@ def test_a_digit_outside_0_to_9_is_rejected(digit):
 
 
 def test_a_digit_for_an_unconditional_model_is_rejected():
-    with pytest.raises(ValueError, match="only for conditional runs"):
+    with pytest.raises(ValueError, match=r"^digit is only for conditional runs \(this run was trained without labels\)$"):
         sample_labels(preset("report-2019"), 3, digit=1)
 
 

@@ -1,15 +1,17 @@
 import json
+import pickle
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from gan.runner import execute
 from gan.files import atomic_write
+from gan.runner import execute
 from gan.store import RunNotFound, RunStore
 
 
@@ -19,6 +21,7 @@ def test_a_short_run_writes_a_complete_run_that_another_process_reads(tiny_confi
     assert execute(run) == "finished"
     script = f"""
 import json
+import pickle
 from gan.store import RunStore
 run = RunStore().open({run.id!r})
 info = run.info()
@@ -341,3 +344,115 @@ def test_batch_size_can_change_only_in_a_fork_from_an_epoch_boundary(recorded):
     with pytest.raises(ConfigError, match="batch_size and train_images can change only in a fork from an epoch"):
         RunStore().fork(run.id, epochs=4, batch_size=25)
     assert RunStore().fork(run.id, epoch=2, epochs=4, batch_size=25).config().batch_size == 25  # a kept epoch is one
+
+
+class _Payload:
+    """Unpickling this runs code: it creates the file named ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_a_checkpoint_that_would_run_code_when_unpickled_is_refused(tiny_config, runs_dir, tmp_path):
+    run = RunStore().create(tiny_config)
+    marker = tmp_path / "code-ran"
+    run.save_checkpoint({"epoch": 0, "payload": _Payload(str(marker))})
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        run.load_checkpoint()
+    assert not marker.exists()
+
+
+def test_a_snapshot_array_of_python_objects_is_refused(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config)
+    (run.path / "snapshots").mkdir()
+    np.save(run.path / "snapshots" / "epoch-0000.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="allow_pickle=False"):
+        run.snapshot_images(0)
+
+
+
+# -- damage ------------------------------------------------------------------------------------------
+def test_a_checkpoint_with_a_flipped_byte_is_damaged_naming_the_entry(recorded):
+    path = recorded.path / "checkpoints" / "last.pt"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside a stored tensor: its CRC no longer matches
+    path.write_bytes(bytes(data))
+    info = recorded.info()
+    assert info["status"] == "damaged" and info["message"].startswith("checkpoints/last.pt is damaged: corrupt entry ")
+    with pytest.raises(ValueError, match=f"^run {recorded.id}: checkpoints/last.pt is damaged: corrupt entry "):
+        recorded.load_checkpoint()
+    assert recorded.load_checkpoint(2)["epoch"] == 2  # the kept copies are separate files, each checked
+
+
+def test_damage_checks_are_per_file(recorded, tiny_config):
+    good = RunStore().create(tiny_config)
+    execute(good)
+    (recorded.path / "checkpoints" / "last.pt").write_bytes(b"not a zip at all")
+    assert [good.info()["status"], recorded.info()["status"]] == ["finished", "damaged"]
+    assert recorded.info()["message"] == "checkpoints/last.pt is damaged: File is not a zip file"
+
+
+def test_a_garbage_metrics_database_is_damaged_with_sqlites_reason(recorded):
+    recorded.db_path.write_bytes(b"garbage" * 100)
+    info = recorded.info()
+    assert info["status"] == "damaged" and info["message"] == "metrics.sqlite is damaged: file is not a database"
+
+
+def test_a_missing_checkpoint_says_which_epochs_are_kept(recorded, tiny_config):
+    with pytest.raises(FileNotFoundError, match=r"^run \S+ has no checkpoint epoch-0007.pt \(epochs kept: 0, 1, 2\)$"):
+        recorded.load_checkpoint(7)
+    empty = RunStore().create(tiny_config)
+    with pytest.raises(FileNotFoundError, match=r"has no checkpoint last.pt \(epochs kept: none\)$"):
+        empty.load_checkpoint()
+
+
+def test_info_carries_the_config_and_the_id(recorded):
+    info = recorded.info()
+    assert info["id"] == recorded.id and info["config"] == recorded.config().to_dict()
+
+
+def test_an_unreadable_run_json_is_damaged_with_the_exception_named(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config)
+    (run.path / "run.json").write_text("{")
+    assert run.info() == {"id": run.id, "status": "damaged",
+                          "message": "JSONDecodeError: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"}
+
+
+def test_a_run_folder_with_only_its_config_still_opens_and_lists_as_damaged(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config)
+    (run.path / "run.json").unlink()
+    assert RunStore().open(run.id).path == run.path
+    (listed,) = RunStore().list()
+    assert listed["id"] == run.id and listed["status"] == "damaged"
+
+
+def test_runs_are_listed_newest_first(tiny_config, runs_dir):
+    store = RunStore()
+    runs = [store.create(tiny_config) for _ in range(3)]
+    for age, run in zip((30, 10, 20), runs):
+        run.write_info(created=time.time() - age)
+    assert [i["id"] for i in store.list()] == [runs[1].id, runs[2].id, runs[0].id]
+
+
+def test_a_queued_run_waits_silently_without_going_stale(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config)
+    run.write_info(status="queued", pid=os.getpid())
+    info = json.loads((run.path / "run.json").read_text())
+    info["updated"] = time.time() - 3600
+    (run.path / "run.json").write_text(json.dumps(info))
+    assert run.info()["status"] == "queued"
+    info["status"] = "running"
+    (run.path / "run.json").write_text(json.dumps(info))
+    assert run.info()["status"] == "interrupted"
+
+
+def test_temporary_files_left_by_a_killed_writer_are_removed_when_training_starts(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config)
+    left = run.path / "checkpoints" / ".last.pt.x1y2.tmp"
+    left.parent.mkdir()
+    left.write_bytes(b"half")
+    execute(run)
+    assert not left.exists() and not list(run.path.rglob("*.tmp"))
