@@ -262,30 +262,46 @@ def test_events_and_evaluations_are_read_back_in_order(tiny_config, mnist_train,
     writer.on_train_start(trainer)
     trainer.step = 7
     writer.on_pause(trainer)
-    assert run.read_info()["status"] == "paused" and run.load_checkpoint()["step"] == 7  # a pause checkpoints
+    info = run.read_info()
+    assert (info["status"], info["step"]) == ("paused", 7) and run.load_checkpoint()["step"] == 7  # a pause checkpoints
     writer.on_pause(trainer)  # the heartbeat of a pause: no second event
-    trainer.config = trainer.config.replace(lr_d=1e-4)
-    writer.on_resume(trainer, {"lr_d": 1e-4})
-    assert run.config().lr_d == 1e-4 and run.read_info()["status"] == "running"
     writer.on_alarm(trainer, {"name": "mode-collapse", "message": "Mode collapse: few digits."})
     assert run.read_info()["message"] == "Mode collapse: few digits."
+    trainer.config = trainer.config.replace(lr_d=1e-4)
+    trainer.step = 8
+    writer.on_resume(trainer, {"lr_d": 1e-4})
+    info = run.read_info()
+    assert run.config().lr_d == 1e-4 and (info["status"], info["message"], info["step"]) == ("running", "", 8)
     writer.on_evaluation(trainer, 2, {"fid": 12.5})
     writer.on_evaluation(trainer, 1, {"fid": 30.0})
     writer.finish("stopped")
     events = run.events()
     assert [(e["kind"], e["step"], e["detail"]) for e in events] == [
-        ("pause", 7, {}), ("resume", 7, {"lr_d": 1e-4}),
-        ("alarm", 7, {"name": "mode-collapse", "message": "Mode collapse: few digits."})]
+        ("pause", 7, {}), ("alarm", 7, {"name": "mode-collapse", "message": "Mode collapse: few digits."}),
+        ("resume", 8, {"lr_d": 1e-4})]
     assert all(isinstance(e["time"], float) for e in events)
     assert run.evaluations() == {1: {"fid": 30.0}, 2: {"fid": 12.5}}
     assert run.info()["status"] == "stopped"
 
 
-@pytest.mark.parametrize("pid, alive", [(None, False), (0, False), (os.getpid(), True), (1, True)])
+@pytest.mark.parametrize("pid, alive", [(None, False), (0, False), (os.getpid(), True)])
 def test_process_alive_by_pid(pid, alive):
     from gan.store import process_alive
 
     assert process_alive(pid) is alive
+
+
+def test_process_alive_only_probes_with_signal_0_and_counts_a_foreign_process_as_alive(monkeypatch):
+    from gan.store import process_alive
+
+    sent = []
+
+    def kill(pid, sig):
+        sent.append((pid, sig))
+        raise PermissionError(f"process {pid} belongs to another user")
+
+    monkeypatch.setattr(os, "kill", kill)
+    assert process_alive(4242) is True and sent == [(4242, 0)]
 
 
 def test_a_pid_that_exited_is_not_alive():
@@ -446,6 +462,12 @@ def test_a_queued_run_waits_silently_without_going_stale(tiny_config, runs_dir):
     assert run.info()["status"] == "queued"
     info["status"] = "running"
     (run.path / "run.json").write_text(json.dumps(info))
+    assert run.info()["status"] == "interrupted"
+
+
+def test_a_live_run_json_without_a_heartbeat_or_owner_lock_is_interrupted(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config)
+    (run.path / "run.json").write_text(json.dumps({"status": "running", "pid": os.getpid()}))  # no "updated"
     assert run.info()["status"] == "interrupted"
 
 
