@@ -249,6 +249,8 @@ def test_checkpoints_and_snapshots_are_kept_at_the_snapshot_epochs(recorded):
     assert recorded.snapshot_epochs() == [0, 1, 2] and recorded.checkpoint_epochs() == [0, 1, 2]
     assert recorded.snapshot_png(1) == recorded.path / "snapshots" / "epoch-0001.png"
     assert recorded.snapshot_png(1).read_bytes().startswith(b"\x89PNG")
+    grid = recorded.snapshot_images(1)
+    assert grid.shape == (16, 28, 28) and grid.dtype == np.float32 and -1 <= grid.min() <= grid.max() <= 1
     assert recorded.load_checkpoint(1)["epoch"] == 1 and recorded.load_checkpoint()["epoch"] == 2
 
 
@@ -331,6 +333,13 @@ def test_a_fork_records_its_parent_and_inherits_its_past_up_to_the_fork_point(re
     assert child.config().lr_g == 1e-4 and recorded.config().lr_g != 1e-4
 
 
+def test_a_fork_of_a_checkpoint_without_a_training_time_starts_its_clock_at_zero(recorded):
+    state = recorded.load_checkpoint()
+    del state["train_seconds"]  # checkpoints written before the field existed
+    recorded.save_checkpoint(state)
+    assert RunStore().fork(recorded.id, epochs=4).info()["train_seconds"] == 0.0
+
+
 def test_a_fork_from_the_latest_checkpoint_by_default(recorded):
     child = RunStore().fork(recorded.id, epochs=4)
     assert child.info()["parent"]["epoch"] == 2 and child.steps()["step"].tolist() == list(range(1, 25))
@@ -357,8 +366,10 @@ def test_batch_size_can_change_only_in_a_fork_from_an_epoch_boundary(recorded):
     run = recorded
     state = run.load_checkpoint()
     run.save_checkpoint({**state, "batch": 3})  # as if stopped in mid-epoch
-    with pytest.raises(ConfigError, match="batch_size and train_images can change only in a fork from an epoch"):
+    with pytest.raises(ConfigError) as refused:
         RunStore().fork(run.id, epochs=4, batch_size=25)
+    assert refused.value.errors == {
+        "batch_size": "batch_size and train_images can change only in a fork from an epoch boundary"}
     assert RunStore().fork(run.id, epoch=2, epochs=4, batch_size=25).config().batch_size == 25  # a kept epoch is one
 
 
@@ -443,6 +454,12 @@ def test_a_run_folder_with_only_its_config_still_opens_and_lists_as_damaged(tiny
     assert RunStore().open(run.id).path == run.path
     (listed,) = RunStore().list()
     assert listed["id"] == run.id and listed["status"] == "damaged"
+
+
+def test_a_run_folder_with_only_its_run_json_still_opens(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config)
+    (run.path / "config.json").unlink()
+    assert RunStore().open(run.id).info()["status"] == "damaged"
 
 
 def test_runs_are_listed_newest_first(tiny_config, runs_dir):
