@@ -261,7 +261,14 @@ def test_events_and_evaluations_are_read_back_in_order(tiny_config, mnist_train,
     run = RunStore().create(tiny_config)
     trainer = Trainer(run.config(), images=mnist_train[0])
     writer = StoreWriter(run, trainer)
+    trainer.train_seconds = 1.23456
     writer.on_train_start(trainer)
+    info = run.read_info()
+    assert {k: info[k] for k in ("status", "pid", "message", "device", "acceleration", "epochs_done", "step",
+                                 "train_seconds", "epochs")} == {
+        "status": "running", "pid": os.getpid(), "message": "", "device": "cpu", "acceleration": "eager float32",
+        "epochs_done": 0, "step": 0, "train_seconds": 1.235, "epochs": 2}
+    assert time.time() - 60 < info["started"] <= time.time()
     trainer.step = 7
     writer.on_pause(trainer)
     info = run.read_info()
