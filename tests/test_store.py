@@ -290,7 +290,26 @@ def test_events_and_evaluations_are_read_back_in_order(tiny_config, mnist_train,
         ("resume", 8, {"lr_d": 1e-4})]
     assert all(isinstance(e["time"], float) for e in events)
     assert run.evaluations() == {1: {"fid": 30.0}, 2: {"fid": 12.5}}
-    assert run.info()["status"] == "stopped"
+    info = run.info()
+    assert (info["status"], info["message"]) == ("stopped", "") and time.time() - 60 < info["ended"] <= time.time()
+
+
+def test_the_recorder_checkpoints_every_checkpoint_every_epochs(tiny_config, mnist_train, runs_dir):
+    from gan.store import StoreWriter
+    from gan.trainer import Trainer
+
+    run = RunStore().create(tiny_config.replace(epochs=4, checkpoint_every=2))
+    trainer = Trainer(run.config(), images=mnist_train[0])
+    writer = StoreWriter(run, trainer)
+    writer.on_train_start(trainer)
+    saved = []
+    for epoch in (1, 2, 3, 4):
+        trainer.epoch = epoch
+        writer.on_epoch_end(trainer)
+        saved.append(run.load_checkpoint()["epoch"] if (run.path / "checkpoints" / "last.pt").exists() else None)
+        assert run.read_info()["epochs_done"] == epoch
+    writer.finish("stopped")
+    assert saved == [None, 2, 2, 4]
 
 
 @pytest.mark.parametrize("pid, alive", [(None, False), (0, False), (os.getpid(), True)])
