@@ -3,6 +3,7 @@
 import streamlit as st
 
 import ui
+from gan.timing import duration_text
 
 st.set_page_config(page_title="GAN on MNIST", page_icon="🎨", layout="wide")
 st.title("🎨 Watch a GAN learn to draw digits")
@@ -29,7 +30,7 @@ for row in range(0, min(len(infos), 8), 4):
     for column, info in zip(st.columns(4), infos[row : row + 4]):
         with column.container(border=True):
             st.markdown(f"**{info['id']}**  \n{ui.status_text(info)} · epoch {info.get('epochs_done', 0)}/"
-                        f"{info.get('epochs', '?')} · {ui.duration(info.get('train_seconds'))}")
+                        f"{info.get('epochs', '?')} · {duration_text(info.get('train_seconds'))}")
             if info["status"] == "damaged":
                 st.caption(info["message"])
                 continue

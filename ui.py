@@ -13,7 +13,8 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from gan.config import PRESETS, REPORT_SNAPSHOT_EPOCHS, ConfigError, TrainConfig, applicable_fields, field_kind, preset
+from gan.config import (PRESETS, REPORT_SNAPSHOT_EPOCHS, ConfigError, TrainConfig, applicable_fields, field_kind,
+                        parse_epochs, preset)
 from gan.history import downsample
 from gan.images import grid_image
 from gan.losses import LOSSES
@@ -21,6 +22,7 @@ from gan.models import FAMILIES
 from gan.runner import JobRunner
 from gan.sampling import raw_and_averaged
 from gan.store import LIVE_STATUSES, Run, RunStore
+from gan.timing import eta_seconds
 from gan.trainer import measure_images_per_s, resolve_device
 
 REFRESH_S = 2.0  # live view refresh period: often enough to feel live, rare enough to leave the CPU to training
@@ -46,9 +48,18 @@ def _release(runner: JobRunner) -> None:
 
 
 @st.cache_resource(on_release=_release, show_spinner=False)
-def get_runner() -> JobRunner:
-    """One runner per server process: every tab and every rerun sees the same jobs."""
+def _process_runner() -> JobRunner:
     return JobRunner(RunStore())
+
+
+def get_runner() -> JobRunner:
+    """One runner per server process: every tab and every rerun sees the same jobs. A bad
+    ``$GAN_MAX_JOBS`` stops the page with the message instead of a traceback."""
+    try:
+        return _process_runner()
+    except ValueError as exc:
+        st.error(str(exc), icon="🚫")
+        st.stop()
 
 
 def get_store() -> RunStore:
@@ -117,9 +128,7 @@ def last_rate(columns: dict) -> float:
 
 
 def eta(remaining_steps: int, config: TrainConfig | None, rate: float, active: bool) -> float | None:
-    if not active or not rate or config is None:
-        return None
-    return remaining_steps * config.batch_size / rate
+    return eta_seconds(remaining_steps, config.batch_size, rate) if active and config is not None else None
 
 
 def snapshot_grid(run: Run, epoch: int) -> np.ndarray:
@@ -146,15 +155,6 @@ def latest_grid(run: Run) -> tuple[np.ndarray | None, int | None]:
     return snapshot_grid(run, epochs[-1]), epochs[-1]
 
 
-def duration(seconds: float | None) -> str:
-    if seconds is None or not np.isfinite(seconds):
-        return "–"
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-    if seconds >= 60:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds} s"
 
 
 # -- figures ----------------------------------------------------------------------------------
@@ -290,16 +290,20 @@ def _field_widget(f: dataclasses.Field, value, key: str):
     if name == "snapshot_epochs":
         text = st.text_input("snapshot epochs", ", ".join(map(str, value or ())), key=key,
                              help=help, placeholder="empty: " + ", ".join(map(str, REPORT_SNAPSHOT_EPOCHS)) + " (+ last)")
-        return _parse_epochs(text)
+        try:
+            return parse_epochs(text) or None
+        except ValueError:
+            return text  # left to validation, which names the field
     if field_kind(f) is str:
         return st.text_input(label, value, key=key, help=help)
     if name in SLIDERS:
         low, high, step = SLIDERS[name]
         return st.slider(label, low, high, min(max(value, low), high), step, key=key, help=help)
+    # number boxes have no bounds: a value out of range is kept as typed and validation names the field
+    # and its range (a bounded box would clamp it silently)
     if field_kind(f) is float:  # learning rates: small numbers, typed
-        return st.number_input(label, min_value=1e-6, max_value=float(meta["high"]), value=float(value),
-                               step=1e-4, format="%.5f", key=key, help=help)
-    return st.number_input(label, min_value=meta["low"], max_value=meta["high"], value=value, step=1, key=key, help=help)
+        return st.number_input(label, value=float(value), step=1e-4, format="%.5f", key=key, help=help)
+    return st.number_input(label, value=value, step=1, key=key, help=help)
 
 
 def _label(name: str) -> str:
@@ -308,14 +312,6 @@ def _label(name: str) -> str:
         if name.endswith(suffix):
             return f"{name[:-2].replace('_', ' ')} ({network})"
     return name.replace("_", " ")
-
-
-def _parse_epochs(text: str):
-    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
-    try:
-        return tuple(int(p) for p in parts) or None
-    except ValueError:
-        return text  # left to validation, which names the field
 
 
 def config_form(base: TrainConfig, *, key: str) -> dict:

@@ -1,4 +1,6 @@
-"""Shared by the browser benchmarks: a `streamlit run dashboard.py` on a free loopback port."""
+"""`streamlit run dashboard.py` on a free loopback port: shared by the browser test, the server test
+and the browser benchmarks. The address is never passed: `.streamlit/config.toml` sets it, and
+`tests/test_server.py` checks from the OS that it does."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -16,27 +19,40 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-component-update", "--disable-sync"]
 
 
-@contextlib.contextmanager
-def dashboard_server(runs_dir: Path, log_path: Path | None = None):
-    """Yields ``(url, process)`` once the server answers its health check; stops it afterwards."""
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(log_path, "w") if log_path else subprocess.DEVNULL
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port)],
-                              cwd=ROOT, env={**os.environ, "GAN_RUNS_DIR": str(runs_dir)},
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def dashboard_server(runs_dir: Path, log_path: Path | None = None, *, cwd: Path = ROOT, script: str = "dashboard.py",
+                     env: dict | None = None, timeout: float = 60.0):
+    """Yields ``(url, process)`` once the server answers its health check; stops it afterwards.
+    ``cwd`` and ``script``: where it is started from and the path it is given (the README's way by default)."""
+    port = free_port()
+    log = open(log_path, "w+") if log_path else tempfile.TemporaryFile("w+")
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port)],
+                              cwd=cwd, env={**os.environ, "GAN_RUNS_DIR": str(runs_dir), **(env or {})},
                               stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.3)
+        _wait_until_healthy(url, server, log, timeout)
         yield url, server
     finally:
         server.terminate()
         server.wait(30)
-        if log_path:
-            log.close()
+        log.close()
+
+
+def _wait_until_healthy(url: str, server: subprocess.Popen, log, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            return
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"streamlit did not answer on {url}:\n{log.read()}") from None
+            time.sleep(0.2)

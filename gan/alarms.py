@@ -2,7 +2,8 @@
 
 ``Alarms`` listens to a trainer (``on_log`` and ``on_evaluation``) and raises each alarm once per
 run through the trainer's ``on_alarm`` event; divergence also pauses the job, since every step after
-a NaN is wasted.
+a NaN is wasted. Its state travels in the trainer's checkpoints (``"alarms"``), so a continued run
+does not raise again what it already raised.
 """
 
 from __future__ import annotations
@@ -55,6 +56,15 @@ class Alarms:
         self.watch_d = LOSSES[trainer.config.loss].probability  # "D wins" is read off probabilities
         trainer.add_callback("on_log", self.on_log)
         trainer.add_callback("on_evaluation", self.on_evaluation)
+        trainer.state_parts["alarms"] = self
+
+    def state_dict(self) -> dict:
+        """Plain data, so that checkpoints still load with ``weights_only=True``."""
+        return {"raised": sorted(self.raised), "d_winning_for": self.d_winning_for, "best_entropy": self.best_entropy}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.raised = set(state["raised"])
+        self.d_winning_for, self.best_entropy = state["d_winning_for"], state["best_entropy"]
 
     def raise_once(self, trainer, name: str, **facts) -> None:
         if name not in self.raised:

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from gan.config import PRESETS, ConfigError, TrainConfig, field_kind, preset
+from gan.config import PRESETS, ConfigError, TrainConfig, field_kind, parse_epochs, preset
+from gan.files import atomic_write
 from gan.images import grid_image, npy_bytes, png_bytes, to_uint8
 from gan.runner import continue_config, execute
-from gan.store import RunNotFound, RunStore, atomic_write
 from gan.sampling import sample
+from gan.store import RunNotFound, RunStore
+from gan.timing import duration_text, eta_seconds
 from gan.trainer import TrainControl
 
 
@@ -31,9 +33,9 @@ def _flag(name: str) -> str:
 
 def _epochs_list(text: str) -> tuple[int, ...]:
     try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated whole epochs like 0,5,10, got {text!r}") from None
+        return parse_epochs(text)
+    except ValueError as exc:  # argparse prints an ArgumentTypeError's own message
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -163,10 +165,10 @@ class ProgressBar:
         c, r = trainer.config, rows[-1]
         total = c.epochs * c.steps_per_epoch
         done = int(self.width * trainer.step / total)
-        eta = (total - trainer.step) * c.batch_size / max(trainer.images_per_s, 1e-9)
+        eta = eta_seconds(total - trainer.step, c.batch_size, trainer.images_per_s)
         self.stream.write(
             f"\r[{'#' * done}{'.' * (self.width - done)}] epoch {trainer.epoch + (trainer.batch > 0)}/{c.epochs} "
-            f"step {trainer.step}/{total} {trainer.images_per_s:,.0f} img/s ETA {_duration(eta)} "
+            f"step {trainer.step}/{total} {trainer.images_per_s:,.0f} img/s ETA {duration_text(eta)} "
             f"D(x) {r['d_real']:.2f} D(G(z)) {r['d_fake']:.2f} G {r['g_loss']:.3f}  "
         )
         self.stream.flush()
@@ -174,13 +176,6 @@ class ProgressBar:
     def on_train_end(self, trainer, status):
         self.stream.write("\n")
         self.stream.flush()
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def cmd_runs(args, store: RunStore) -> int:
@@ -191,12 +186,12 @@ def cmd_runs(args, store: RunStore) -> int:
     if not infos:
         print(f"no runs in {store.root}")
         return 0
-    print(f"{'run':34} {'status':12} {'family':7} {'epochs':>11} {'duration':>9}  created")
+    print(f"{'run':34} {'status':12} {'family':7} {'epochs':>11} {'duration':>12}  created")
     for i in infos:
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(i["created"])) if i.get("created") else "-"
         epochs = f"{i.get('epochs_done', '?')}/{i.get('epochs', '?')}"
         family = i.get("config", {}).get("family", "?")
-        print(f"{i['id']:34} {i['status']:12} {family:7} {epochs:>11} {_duration(i.get('train_seconds')):>9}  {created}")
+        print(f"{i['id']:34} {i['status']:12} {family:7} {epochs:>11} {duration_text(i.get('train_seconds')):>12}  {created}")
         if i["status"] in ("failed", "damaged") and i.get("message"):
             print(f"    {i['message']}")
     return 0

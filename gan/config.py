@@ -169,6 +169,15 @@ class TrainConfig:
         return dataclasses.replace(self, **changes).validate()
 
 
+def parse_epochs(text: str) -> tuple[int, ...]:
+    """``"0, 5,10"`` (commas or semicolons) -> ``(0, 5, 10)``; a ValueError for anything but whole numbers."""
+    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
+    try:
+        return tuple(int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"expected comma-separated whole epochs like 0,5,10, got {text!r:.80}") from None
+
+
 def _check_registries(config: TrainConfig, errors: dict[str, str]) -> dict[str, str]:
     from gan.losses import LOSSES  # late: the registries import model code
     from gan.models import FAMILIES

@@ -2,7 +2,9 @@
 
 The four files ship inside the package (``gan/mnist/``). A reader verifies the MD5 of the
 decompressed bytes the first time it sees a file and caches the decoded array as ``.npy`` so that
-later start-ups skip both the gunzip and the hash.
+later start-ups skip the gunzip and the decoding. The cached array is hashed again on every load
+(the IDX header rebuilt from its shape, then its bytes: the same MD5), so a damaged cache is
+noticed and rebuilt from the IDX file instead of training on corrupt digits.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import gzip
 import hashlib
 import os
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from gan.files import atomic_write
+from gan.images import npy_bytes
 
 EMBEDDED_DIR = Path(__file__).with_name("mnist")
 
@@ -87,12 +91,29 @@ def _cache_path(path: Path) -> Path:
 
 def _save_cache(target: Path, array: np.ndarray) -> None:
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as f:
-            np.save(f, array, allow_pickle=False)
-        os.replace(f.name, target)
+        atomic_write(target, npy_bytes(array))
     except OSError:
         pass  # a read-only home only costs the cache, never the data
+
+
+def _idx_md5(name: str, array: np.ndarray) -> str | None:
+    """The MD5 of the IDX file that ``array`` was decoded from (None if it cannot be one)."""
+    images = name.endswith("idx3-ubyte")
+    if array.dtype != np.uint8 or array.ndim != (3 if images else 1):
+        return None
+    header = struct.pack(">I" + "I" * array.ndim, IMAGE_MAGIC if images else LABEL_MAGIC, *array.shape)
+    digest = hashlib.md5(header)
+    digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()
+
+
+def _load_cache(path: Path, name: str) -> np.ndarray | None:
+    """The cached array, if it is still exactly the verified file's content."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):  # missing, truncated or not an .npy
+        return None
+    return array if _idx_md5(name, array) == FILES[name] else None
 
 
 def read_idx(folder: Path, name: str) -> np.ndarray:
@@ -105,11 +126,9 @@ def read_idx(folder: Path, name: str) -> np.ndarray:
             "empty to use the copy embedded in the package."
         )
     cached = _cache_path(path)
-    if cached.is_file():
-        try:
-            return np.load(cached, allow_pickle=False)
-        except (OSError, ValueError):
-            pass  # damaged cache: fall through and rebuild it
+    array = _load_cache(cached, name)
+    if array is not None:
+        return array
     raw = _read_bytes(path)
     digest = hashlib.md5(raw).hexdigest()
     if digest != FILES[name]:

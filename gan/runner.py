@@ -16,6 +16,7 @@ from gan.config import TrainConfig
 from gan.evaluation import Evaluator
 from gan.images import grid_image
 from gan.store import LIVE_STATUSES, Run, RunStore, StoreWriter
+from gan.timing import eta_seconds
 from gan.trainer import EVENTS, TrainControl, Trainer
 
 
@@ -37,15 +38,18 @@ def execute(run: Run, *, resume: bool = False, control: TrainControl | None = No
     """Train ``run`` in this thread (from its last checkpoint if ``resume``) and record it.
 
     Returns ``"finished"`` or ``"stopped"``; an exception marks the run failed and propagates.
+    The run's owner lock is held throughout (a RuntimeError, with nothing written, if another
+    process trains it).
     """
+    run.claim()
     writer = None
     try:
         trainer = Trainer(run.config(), control=control)
-        if resume:
-            trainer.load_state_dict(run.load_checkpoint())
         if trainer.config.eval_samples:
             Evaluator(trainer)
-        Alarms(trainer)
+        Alarms(trainer)  # before the checkpoint loads: it holds the alarms already raised
+        if resume:
+            trainer.load_state_dict(run.load_checkpoint())
         writer = StoreWriter(run, trainer)
         for event, fn in callbacks:
             trainer.add_callback(event, fn)
@@ -57,6 +61,8 @@ def execute(run: Run, *, resume: bool = False, control: TrainControl | None = No
         else:
             run.write_info(status="failed", message=message, ended=time.time())
         raise
+    finally:
+        run.release()
 
 
 ACTIVE = ("queued", "starting", "running", "paused")
@@ -113,8 +119,7 @@ class Job:
 
     def on_log(self, trainer, rows) -> None:
         counts = _counts(trainer)
-        remaining = counts["steps_total"] - trainer.step
-        eta = remaining * trainer.config.batch_size / trainer.images_per_s if trainer.images_per_s else None
+        eta = eta_seconds(counts["steps_total"] - trainer.step, trainer.config.batch_size, trainer.images_per_s)
         self.update(metrics=rows[-1], images_per_s=trainer.images_per_s, eta_s=eta, **counts)
 
     def on_snapshot(self, trainer, epoch, images) -> None:
@@ -149,8 +154,18 @@ def _counts(trainer) -> dict:
     return dict(epoch=trainer.epoch, epochs=c.epochs, step=trainer.step, steps_total=c.epochs * c.steps_per_epoch)
 
 
+MAX_JOBS_RANGE = (1, 64)
+
+
 def default_max_jobs() -> int:
-    return max(1, int(os.environ.get("GAN_MAX_JOBS", "2")))
+    """``$GAN_MAX_JOBS`` (default 2, one per core); anything but a whole number in range is a
+    ValueError that names the variable, so the dashboard can say what to fix."""
+    text = os.environ.get("GAN_MAX_JOBS", "").strip() or "2"
+    low, high = MAX_JOBS_RANGE
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ValueError(f"GAN_MAX_JOBS must be a whole number in [{low}, {high}] (jobs training at once), "
+                         f"got {text!r:.40}")
+    return int(text)
 
 
 class JobRunner:
@@ -190,6 +205,7 @@ class JobRunner:
         return child.id
 
     def _launch(self, run: Run, *, resume: bool) -> None:
+        run.claim()  # held while queued and training: other processes see the job alive
         job = Job(run)
         with self._lock:
             self._jobs[run.id] = job
@@ -212,6 +228,7 @@ class JobRunner:
         except Exception as exc:  # recorded in the store by execute; shown through the progress
             job.update(status="failed", message=f"{type(exc).__name__}: {exc}", eta_s=None)
         finally:
+            job.run.release()
             with self._lock:
                 if self._queue:
                     self._start(*self._queue.pop(0))
@@ -247,6 +264,7 @@ class JobRunner:
         if waiting:
             job.update(status="stopped")
             job.run.write_info(status="stopped", ended=time.time())
+            job.run.release()
         job.control.stop()
 
     def progress(self, run_id: str) -> Progress:
@@ -284,6 +302,7 @@ class JobRunner:
         for job, _ in queued:
             job.update(status="stopped")
             job.run.write_info(status="stopped", ended=time.time())
+            job.run.release()
         for job in jobs:
             job.control.stop()
         deadline = time.monotonic() + timeout

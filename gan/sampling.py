@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from gan.config import TrainConfig
@@ -68,8 +70,28 @@ def interpolate(z_a: torch.Tensor, z_b: torch.Tensor, steps: int, *, mode: str =
         return (1 - t) * a + t * b
     if mode != "spherical":
         raise ValueError(f"mode must be 'linear' or 'spherical', got {mode!r}")
-    cos = torch.nn.functional.cosine_similarity(a, b).clamp(-1, 1)
-    omega = torch.arccos(cos)
-    if omega.abs() < 1e-6:  # (anti)parallel-free: the straight line is the arc
+    return _slerp(a.double(), b.double(), t.double()).to(z_a.dtype)
+
+
+ANGLE_EPS = 1e-6  # radians (in float64); closer to 0 or pi, sin(omega) is too small to divide by
+
+
+def _slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    omega = torch.arccos(torch.nn.functional.cosine_similarity(a, b).clamp(-1, 1))
+    if omega < ANGLE_EPS:  # parallel: the arc is the straight line
         return (1 - t) * a + t * b
+    if omega > math.pi - ANGLE_EPS:  # antiparallel: every great circle through a reaches b; take one
+        return _half_turn(a, b, t)
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def _half_turn(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """From ``a`` to the antiparallel ``b`` through a direction orthogonal to both, the norm
+    changing linearly from |a| to |b|."""
+    unit = a / a.norm()
+    other = torch.zeros_like(unit)
+    other[0, unit.abs().argmin()] = 1.0  # the axis least aligned with a
+    other = other - (other * unit).sum() * unit
+    other = other / other.norm()
+    direction = torch.cos(math.pi * t) * unit + torch.sin(math.pi * t) * other
+    return direction * ((1 - t) * a.norm() + t * b.norm())

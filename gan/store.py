@@ -3,16 +3,22 @@
     runs/<run id>/
         config.json          the TrainConfig
         run.json             status, progress, owner pid, heartbeat, lineage
+        owner.lock           flock-ed by the process training (or queueing) the run, for as long as it does
         metrics.sqlite       per-step metrics and events (SQLite in WAL mode: readers never block the writer)
         snapshots/epoch-0005.png, epoch-0005.npy    the fixed-noise grid and the raw generator output
         checkpoints/last.pt, epoch-0005.pt          loadable with torch.load(..., weights_only=True)
 
 Every file is written to a temporary name and renamed into place, so a crash never leaves one
 half-written. The root is ``runs/`` or ``$GAN_RUNS_DIR``.
+
+Whether a run marked running still has an owner is read from ``owner.lock``: the kernel releases
+an advisory lock when its process dies, even by ``kill -9``, so a free lock means the owner is gone
+at once, and a reused process id cannot make a dead run look alive.
 """
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
@@ -20,7 +26,7 @@ import re
 import secrets
 import shutil
 import sqlite3
-import tempfile
+import threading
 import time
 import zipfile
 from contextlib import closing
@@ -30,6 +36,7 @@ import numpy as np
 import torch
 
 from gan.config import ConfigError, TrainConfig
+from gan.files import atomic_write
 from gan.images import grid_image, npy_bytes, png_bytes
 from gan.trainer import EVENTS
 
@@ -40,26 +47,14 @@ HEARTBEAT_TIMEOUT_S = 120.0  # a live run writes run.json at least every few sec
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 STAGING_PREFIX = ".staging-"  # never a valid run id, so list() skips it
 STALE_STAGING_S = 3600.0
+OWNER_LOCK = "owner.lock"
+_OWNED: dict[str, tuple[int, int]] = {}  # owner.lock path -> (descriptor, claims in this process)
+_OWNED_LOCK = threading.Lock()
 
 
 class RunNotFound(KeyError):
     def __str__(self):
         return self.args[0]
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def default_root() -> Path:
@@ -216,9 +211,49 @@ class Run:
         atomic_write(self.path / "run.json", json.dumps(info, indent=1).encode())
         return info
 
+    def claim(self) -> None:
+        """Take this run's owner lock (again, if this process holds it: claims are counted); a
+        RuntimeError if another process holds it. Each claim needs a :meth:`release`."""
+        path = os.path.realpath(self.path / OWNER_LOCK)  # one descriptor per run, however it is named
+        with _OWNED_LOCK:
+            fd, claims = _OWNED.get(path, (None, 0))
+            if fd is None:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                if not _lock_exclusively(fd):
+                    os.close(fd)
+                    raise RuntimeError(f"run {self.id} is being trained by another process")
+            _OWNED[path] = (fd, claims + 1)
+
+    def release(self) -> None:
+        path = os.path.realpath(self.path / OWNER_LOCK)
+        with _OWNED_LOCK:
+            fd, claims = _OWNED.pop(path)
+            if claims > 1:
+                _OWNED[path] = (fd, claims - 1)
+            else:
+                os.close(fd)  # closing the descriptor releases the lock
+
+    def owner_alive(self) -> bool | None:
+        """Whether a process holds the owner lock; None for a run that never had one (older runs).
+
+        The probe opens the file anew: flock locks belong to open file descriptions, so even in
+        the owner's own process (the dashboard's training threads) the probe sees the lock held."""
+        try:
+            fd = os.open(self.path / OWNER_LOCK, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
     def info(self) -> dict:
-        """run.json with the status as others should see it: a live status whose owner died or
-        went silent is ``interrupted``; unreadable files make the run ``damaged`` with a reason."""
+        """run.json with the status as others should see it: a live status whose owner died is
+        ``interrupted`` (runs without an owner lock: a dead pid or a heartbeat older than
+        ``HEARTBEAT_TIMEOUT_S``); unreadable files make the run ``damaged`` with a reason."""
         try:
             info = self.read_info()
             config = self.config()
@@ -229,11 +264,17 @@ class Run:
         damage = self.damage()
         if damage:
             return {**info, "status": "damaged", "message": damage}
-        # a queued run waits silently; running and paused ones write a heartbeat every few seconds
-        stale = info.get("status") != "queued" and time.time() - info.get("updated", 0) > HEARTBEAT_TIMEOUT_S
-        if info.get("status") in LIVE_STATUSES and (stale or not process_alive(info.get("pid"))):
+        if info.get("status") in LIVE_STATUSES and not self._owner_lives(info):
             info["status"] = "interrupted"
         return info
+
+    def _owner_lives(self, info: dict) -> bool:
+        alive = self.owner_alive()
+        if alive is not None:
+            return alive
+        # a queued run waits silently; running and paused ones write a heartbeat every few seconds
+        stale = info.get("status") != "queued" and time.time() - info.get("updated", 0) > HEARTBEAT_TIMEOUT_S
+        return not stale and process_alive(info.get("pid"))
 
     def remove_temporary_files(self) -> None:
         """Temporary files left by a process killed mid-write (the real files are intact)."""
@@ -364,12 +405,16 @@ class Run:
         return _epochs_in(self.path / "checkpoints", ".pt")
 
     def load_checkpoint(self, epoch: int | None = None) -> dict:
-        """The checkpoint kept at ``epoch``, or the latest one; never unpickles code."""
+        """The checkpoint kept at ``epoch``, or the latest one; never unpickles code. A damaged
+        file (truncated, a bad CRC) is a ValueError naming it, never a partial load."""
         name = "last.pt" if epoch is None else f"epoch-{epoch:04d}.pt"
         path = self.path / "checkpoints" / name
         if not path.is_file():
             have = ", ".join(map(str, self.checkpoint_epochs())) or "none"
             raise FileNotFoundError(f"run {self.id} has no checkpoint {name} (epochs kept: {have})")
+        damage = _checkpoint_damage(path)
+        if damage:
+            raise ValueError(f"run {self.id}: checkpoints/{name} is damaged: {damage}")
         return torch.load(path, map_location="cpu", weights_only=True)
 
 
@@ -388,6 +433,17 @@ def _checkpoint_damage(path: Path) -> str | None:
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             _checked[key] = str(exc) or type(exc).__name__
     return _checked[key]
+
+
+def _lock_exclusively(fd: int, tries: int = 50) -> bool:
+    """flock ``fd`` exclusively; a reader's brief shared probe is waited out, an owner is not."""
+    for _ in range(tries):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            time.sleep(0.01)
+    return False
 
 
 def _epochs_in(folder: Path, suffix: str) -> list[int]:

@@ -149,6 +149,8 @@ class Trainer:
         self.images_per_s = 0.0
         self.train_seconds = 0.0
         self._graphs = StepGraphs(self) if self.accel.graphs else None
+        # listeners whose state belongs in the checkpoint (the alarms): name -> state_dict()/load_state_dict()
+        self.state_parts: dict[str, object] = {}
 
     def _adam(self, model, lr, betas):
         # the fused kernel is one call per step instead of a loop over parameters; a step captured in a
@@ -358,6 +360,7 @@ class Trainer:
             "rng_dropout": self.dropout_generator.get_state(),
             "perm": self.perm if self.perm is not None else torch.empty(0, dtype=torch.long),
         }
+        state.update({name: part.state_dict() for name, part in self.state_parts.items()})
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -381,6 +384,9 @@ class Trainer:
         self.dropout_generator.set_state(state["rng_dropout"])
         perm = state["perm"]
         self.perm = perm.to(self.device) if perm.numel() == self.data.shape[0] and self.batch else None
+        for name, part in self.state_parts.items():
+            if name in state:  # older checkpoints have none: the part starts fresh
+                part.load_state_dict(state[name])
         if self._graphs is not None:
             self._graphs.reset()  # the optimizers' state tensors were replaced
 

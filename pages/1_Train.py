@@ -5,6 +5,7 @@ import streamlit as st
 import ui
 from gan.config import ConfigError, preset
 from gan.losses import LOSSES
+from gan.timing import duration_text
 from gan.runner import ACTIVE
 
 st.set_page_config(page_title="Train · GAN on MNIST", page_icon="🏋️", layout="wide")
@@ -21,7 +22,7 @@ with form:
     config = ui.validated(ui.config_form(preset(name), key=f"form-{name}"))
     with top:
         if config is not None:
-            st.caption(f"About **{ui.duration(ui.time_estimate(config))}** on {ui.device_name()} "
+            st.caption(f"About **{duration_text(ui.time_estimate(config))}** on {ui.device_name()} "
                        f"({config.epochs} epochs × {config.steps_per_epoch} steps of {config.batch_size} images).")
         if st.button("▶ Start training", type="primary", disabled=config is None, key="start", width="stretch"):
             st.session_state["watch"] = runner.start(config)
@@ -44,9 +45,10 @@ def controls(run_id: str, progress) -> None:
     if progress.status == "paused":
         config = store.open(run_id).config()
         c1, c2 = st.columns(2)
-        c1.number_input("lr_g", 1e-6, 1.0, config.lr_g, 1e-4, format="%.5f", key=f"lr_g-{run_id}",
+        # no bounds on the boxes: an out-of-range rate reaches validation, which names the field and range
+        c1.number_input("lr_g", value=config.lr_g, step=1e-4, format="%.5f", key=f"lr_g-{run_id}",
                         help="New generator learning rate from the next step (marked on the curves).")
-        c2.number_input("lr_d", 1e-6, 1.0, config.lr_d, 1e-4, format="%.5f", key=f"lr_d-{run_id}",
+        c2.number_input("lr_d", value=config.lr_d, step=1e-4, format="%.5f", key=f"lr_d-{run_id}",
                         help="New discriminator learning rate from the next step (marked on the curves).")
     if "control-error" in st.session_state:
         st.error(st.session_state.pop("control-error"))
@@ -78,7 +80,7 @@ def live_body(run_id: str, was_active: bool) -> None:
     epoch_text = f"epoch {progress.epoch if progress else info.get('epochs_done', 0)}/{config.epochs if config else '?'}"
     st.progress(min(step / steps_total, 1.0) if steps_total else 0.0,
                 text=f"{ui.status_text({'status': status})} · {epoch_text} · step {step:,}/{steps_total:,} · "
-                     f"{rate:,.0f} images/s · ETA {ui.duration(eta) if active else '–'}"
+                     f"{rate:,.0f} images/s · ETA {duration_text(eta) if active else '–'}"
                      + (f" · {info['device']}, {info['acceleration']}" if info.get("acceleration") else ""))
     if status == "failed":
         st.error(f"Training failed: {(progress.message if progress is not None else '') or info.get('message')}")

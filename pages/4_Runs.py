@@ -6,6 +6,7 @@ import streamlit as st
 
 import ui
 from gan.store import RunNotFound
+from gan.timing import duration_text
 
 st.set_page_config(page_title="Runs · GAN on MNIST", page_icon="🗂️", layout="wide")
 st.title("🗂️ Runs")
@@ -24,7 +25,7 @@ def row(info: dict) -> dict:
         "noise": f"{c.get('noise_dim', '')} {c.get('noise', '')}", "hidden": c.get("hidden"),
         "batch": c.get("batch_size"), "lr G / D": f"{c.get('lr_g', '')} / {c.get('lr_d', '')}" if c else "",
         "epochs": f"{info.get('epochs_done', 0)}/{info.get('epochs', '?')}",
-        "duration": ui.duration(info.get("train_seconds")), "created": created,
+        "duration": duration_text(info.get("train_seconds")), "created": created,
         "parent": f"{info['parent']['run']} @ epoch {info['parent']['epoch']}" if info.get("parent") else "",
         "note": info.get("message", ""),
     }
@@ -75,8 +76,9 @@ with left:
         epoch = c1.select_slider("From the checkpoint at epoch", epochs_kept, value=epochs_kept[-1], key=f"fork-epoch-{run_id}")
         total = c2.number_input("Train until epoch", epoch + 1, 10_000, max(epoch + 1, parent_config.epochs), key=f"fork-total-{run_id}")
         c3, c4 = st.columns(2)
-        lr_g = c3.number_input("lr (G)", 1e-6, 1.0, parent_config.lr_g, 1e-4, format="%.5f", key=f"fork-lr-g-{run_id}")
-        lr_d = c4.number_input("lr (D)", 1e-6, 1.0, parent_config.lr_d, 1e-4, format="%.5f", key=f"fork-lr-d-{run_id}")
+        # unbounded boxes: a rate out of range is named by the fork's validation, not clamped silently
+        lr_g = c3.number_input("lr (G)", value=parent_config.lr_g, step=1e-4, format="%.5f", key=f"fork-lr-g-{run_id}")
+        lr_d = c4.number_input("lr (D)", value=parent_config.lr_d, step=1e-4, format="%.5f", key=f"fork-lr-d-{run_id}")
         if st.button("⑂ Fork and train", key="runs-fork-go", type="primary"):
             try:
                 child = runner.fork(run_id, epoch=epoch, epochs=int(total), lr_g=lr_g, lr_d=lr_d)

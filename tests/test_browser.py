@@ -1,4 +1,5 @@
-"""End to end in a real browser: `streamlit run dashboard.py`, driven by Playwright in Debian's Chromium.
+"""End to end in a real browser: `streamlit run dashboard.py` (started as the README says, the
+address from `.streamlit/config.toml`), driven by Playwright in Debian's Chromium.
 
 Runs whenever Chromium and Playwright are installed; under CI=true their absence is a failure.
 Screenshots of every page land in tests/artifacts/ (the README's come from here).
@@ -6,20 +7,17 @@ Screenshots of every page land in tests/artifacts/ (the README's come from here)
 
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from benchmarks.serve import CHROMIUM_FLAGS, dashboard_server
+from helpers import wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 
 
 def _require_browser():
@@ -37,38 +35,12 @@ def _require_browser():
         pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
     _require_browser()
-    port = _free_port()
-    log = open(tmp_path / "server.log", "w+")
-    env = {**os.environ, "GAN_RUNS_DIR": str(tmp_path / "runs"), "GAN_CACHE_DIR": str(tmp_path / "cache")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                log.seek(0)
-                pytest.fail("streamlit did not start:\n" + log.read())
-            time.sleep(0.3)
-    yield url, tmp_path / "server.log"
-    process.terminate()
-    process.wait(30)
-    log.close()
+    log = tmp_path / "server.log"
+    with dashboard_server(tmp_path / "runs", log, env={"GAN_CACHE_DIR": str(tmp_path / "cache")}) as (url, _):
+        yield url, log
 
 
 @pytest.fixture
@@ -76,7 +48,7 @@ def page():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()  # a context: tabs can be added
         page.set_default_timeout(60_000)
         yield page
@@ -100,15 +72,6 @@ def progress_text(page) -> str:
 def click(page, label: str) -> None:
     """Click one of the app's buttons (not Streamlit's own toolbar, which has a Stop too)."""
     page.locator('[data-testid="stButton"] button', has_text=label).filter(visible=True).first.click()
-
-
-def wait_until(predicate, timeout=60.0, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {message}")
 
 
 def loss_points(page) -> int:
@@ -138,35 +101,35 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     page.get_by_text("× 10 steps of 100 images").wait_for()
     click(page, "Start training")
 
-    wait_until(lambda: "running" in progress_text(page), message="the job to run")
-    wait_until(lambda: loss_points(page) > 5, message="points in the loss chart")
+    wait_for(lambda: "running" in progress_text(page), message="the job to run")
+    wait_for(lambda: loss_points(page) > 5, message="points in the loss chart")
     first_grid = grid_src(page)
-    wait_until(lambda: grid_src(page) not in ("", first_grid), message="the grid to change")
+    wait_for(lambda: grid_src(page) not in ("", first_grid), message="the grid to change")
     shoot(page, "train")
 
     # a second tab shows the same live job, and closing it does not stop training
     second = page.context.new_page()
     second.goto(f"{url}/Train")
-    wait_until(lambda: "running" in progress_text(second), message="the job in a second tab")
+    wait_for(lambda: "running" in progress_text(second), message="the job in a second tab")
     second.close()
     step_before = re.search(r"step ([\d,]+)", progress_text(page)).group(1)
-    wait_until(lambda: re.search(r"step ([\d,]+)", progress_text(page)).group(1) != step_before,
+    wait_for(lambda: re.search(r"step ([\d,]+)", progress_text(page)).group(1) != step_before,
                message="training to go on after the tab closed")
 
     click(page, "Pause")
-    wait_until(lambda: "paused" in progress_text(page), message="pause")
+    wait_for(lambda: "paused" in progress_text(page), message="pause")
     step = re.search(r"step ([\d,]+)", progress_text(page)).group(1)
     time.sleep(2)
     assert re.search(r"step ([\d,]+)", progress_text(page)).group(1) == step  # nothing moves while paused
     click(page, "Resume")
-    wait_until(lambda: "running" in progress_text(page), message="resume")
+    wait_for(lambda: "running" in progress_text(page), message="resume")
     click(page, "Stop")
-    wait_until(lambda: "stopped" in progress_text(page), message="stop")
+    wait_for(lambda: "stopped" in progress_text(page), message="stop")
     no_exception_box(page)
 
     page.goto(f"{url}/Compare")
     page.get_by_text("Snapshots side by side").wait_for()
-    wait_until(lambda: page.locator('[data-testid="stImage"] img').count() >= 3, message="compare grids")
+    wait_for(lambda: page.locator('[data-testid="stImage"] img').count() >= 3, message="compare grids")
     no_exception_box(page)
     shoot(page, "compare")
 
@@ -177,7 +140,7 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     slider = page.locator('input[type=range][aria-label="z[0]"]')
     slider.focus()
     slider.press("Home")
-    wait_until(lambda: page.locator('[data-testid="stImage"] img').first.get_attribute("src") != before,
+    wait_for(lambda: page.locator('[data-testid="stImage"] img').first.get_attribute("src") != before,
                message="the generated digit to change")
     no_exception_box(page)
     shoot(page, "generate")
@@ -189,20 +152,3 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
 
     log = log_path.read_text()
     assert "Traceback" not in log and "missing ScriptRunContext" not in log, log
-
-
-def _websocket_status(port: int, host: str) -> str:
-    """The status line the server answers to a WebSocket handshake naming ``host``."""
-    request = (f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-               f"Origin: http://{host}:{port}\r\n\r\n")
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(request.encode())
-        return s.recv(200).decode(errors="replace").splitlines()[0]
-
-
-def test_websocket_from_a_foreign_host_name_is_refused(server):
-    url, _ = server
-    port = int(url.rsplit(":", 1)[1])
-    assert " 101 " in _websocket_status(port, "127.0.0.1")  # the app's own name connects
-    assert " 101 " not in _websocket_status(port, "attacker.example")  # DNS rebinding does not

@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from gan.runner import execute
 from gan.store import RunStore
+from helpers import wait_for
 
 TIMEOUT = 60
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,14 +38,36 @@ def app(page: str) -> AppTest:
     return at
 
 
-@pytest.mark.parametrize("page", ["dashboard.py", "pages/1_Train.py", "pages/2_Compare.py", "pages/3_Generate.py", "pages/4_Runs.py"])
-def test_every_page_renders_with_an_empty_store(page):
-    app(page)
+PAGES = {  # page: (its title, what it tells a user whose store is empty)
+    "dashboard.py": ("Watch a GAN learn to draw digits", "No runs yet"),
+    "pages/1_Train.py": ("Train", "No runs yet"),
+    "pages/2_Compare.py": ("Compare epochs", "No snapshots yet"),
+    "pages/3_Generate.py": ("Play with the noise", "No checkpoints yet"),
+    "pages/4_Runs.py": ("Runs", "No runs yet"),
+}
 
 
-@pytest.mark.parametrize("page", ["dashboard.py", "pages/1_Train.py", "pages/2_Compare.py", "pages/3_Generate.py", "pages/4_Runs.py"])
-def test_every_page_renders_with_a_run(page, finished_run):
-    app(page)
+def page_text(at: AppTest) -> str:
+    """Everything a page shows as text: markdown, captions, pickers' options and tables."""
+    parts = [e.value for e in (*at.title, *at.markdown, *at.caption, *at.info)]
+    parts += [str(o) for box in at.selectbox for o in box.options]
+    parts += [frame.value.to_string() for frame in at.dataframe]
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_every_page_renders_with_an_empty_store_and_says_what_to_do(page):
+    at = app(page)
+    title, empty = PAGES[page]
+    assert title in at.title[0].value
+    assert any(empty in box.value for box in at.info), page_text(at)
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_every_page_shows_the_run_when_the_store_has_one(page, finished_run):
+    at = app(page)
+    text = page_text(at)
+    assert finished_run.id in text and PAGES[page][1] not in text
 
 
 def test_home_shows_the_runs_and_their_latest_grid(finished_run):
@@ -75,11 +98,8 @@ def test_start_trains_a_tiny_job_to_the_end():
     assert at.image and "epoch 2" in at.image[0].captions[0]
 
 
-def test_pause_then_resume_with_a_new_learning_rate_and_stop_from_the_buttons():
-    import time
-
-    from ui import get_runner
-
+def start_a_long_tiny_job() -> tuple[AppTest, str]:
+    """The Train page after Start on a small model (500 epochs of 10 steps: it runs until stopped)."""
     at = app("pages/1_Train.py")
     at.slider(key="form-report-2019-hidden").set_value(16)
     at.slider(key="form-report-2019-train_images").set_value(1000)
@@ -87,27 +107,31 @@ def test_pause_then_resume_with_a_new_learning_rate_and_stop_from_the_buttons():
     at.run()
     at.button(key="start").click().run()
     (info,) = RunStore().list()
-    run_id, runner = info["id"], get_runner()
+    return at, info["id"]
 
-    def wait_for(status):
-        deadline = time.monotonic() + TIMEOUT
-        while runner.progress(run_id).status != status:
-            assert time.monotonic() < deadline, runner.progress(run_id)
-            time.sleep(0.05)
+
+def test_pause_then_resume_with_a_new_learning_rate_and_stop_from_the_buttons():
+    from ui import get_runner
+
+    at, run_id = start_a_long_tiny_job()
+    runner = get_runner()
+
+    def reach(status):
+        wait_for(lambda: runner.progress(run_id).status == status, TIMEOUT, f"status {status}")
         at.run()
         assert not at.exception, [e.value for e in at.exception]
 
-    wait_for("running")
+    reach("running")
     at.button(key="pause").click().run()
-    wait_for("paused")
+    reach("paused")
     assert not [b for b in at.button if b.key == "pause"]
     at.number_input(key=f"lr_d-{run_id}").set_value(0.0005)
     at.button(key="resume").click().run()
-    wait_for("running")
+    reach("running")
     (resume,) = [e for e in RunStore().open(run_id).events() if e["kind"] == "resume"]
     assert resume["detail"] == {"lr_d": 0.0005}  # only what changed
     at.button(key="stop").click().run()
-    wait_for("stopped")
+    reach("stopped")
     assert RunStore().open(run_id).config().lr_d == 0.0005
 
 
@@ -240,14 +264,28 @@ def test_a_run_trained_by_the_cli_in_another_process_is_watched_live(runs_dir):
         cli.wait(30)
 
 
-def test_the_train_form_has_a_widget_for_every_config_field():
+WIDGETS = ("slider", "select_slider", "number_input", "selectbox", "toggle", "text_input")
+
+
+def form_fields(at: AppTest, preset_name: str) -> set[str]:
+    """The config fields the rendered Train form has a widget for (keys ``form-<preset>-<field>``)."""
+    prefix = f"form-{preset_name}-"
+    return {w.key[len(prefix):] for kind in WIDGETS for w in getattr(at, kind) if (w.key or "").startswith(prefix)}
+
+
+def test_the_train_form_draws_a_widget_for_every_config_field_across_families_and_losses():
     import dataclasses
 
-    import ui
-    from gan.config import TrainConfig
+    from gan.config import TrainConfig, applicable_fields, preset
 
-    in_form = [name for names in ui.SECTIONS.values() for name in names]
-    assert sorted(in_form) == sorted(f.name for f in dataclasses.fields(TrainConfig))
+    at = app("pages/1_Train.py")
+    drawn = set()
+    for name in ("report-2019", "wgan-gp"):  # the MLP with bce, the DCGAN with the penalty: every field between them
+        at.selectbox(key="preset").set_value(name).run()
+        config = preset(name)
+        assert form_fields(at, name) == applicable_fields(config.family, config.loss)
+        drawn |= form_fields(at, name)
+    assert drawn == {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 def test_an_exception_in_training_shows_in_the_page_and_the_app_keeps_working(tmp_path):
@@ -263,3 +301,53 @@ def test_an_exception_in_training_shows_in_the_page_and_the_app_keeps_working(tm
     assert any("Training failed" in e.value and "train-images-idx3-ubyte" in e.value for e in at.error)
     assert RunStore().open(info["id"]).info()["status"] == "failed"
     app("pages/4_Runs.py")  # the rest of the app still works
+
+
+@pytest.mark.parametrize("page", ["dashboard.py", "pages/1_Train.py", "pages/4_Runs.py"])
+def test_a_bad_max_jobs_setting_is_a_message_on_the_page_not_a_crash(page, monkeypatch):
+    monkeypatch.setenv("GAN_MAX_JOBS", "abc")
+    at = app(page)
+    assert any("GAN_MAX_JOBS must be a whole number in [1, 64]" in e.value and "'abc'" in e.value for e in at.error)
+
+
+def test_an_out_of_range_learning_rate_in_the_form_is_named_and_kept_as_typed():
+    at = app("pages/1_Train.py")
+    at.number_input(key="form-report-2019-lr_g").set_value(5.0).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["lr_g must be in (0.0, 1.0], got 5.0"]
+    assert at.number_input(key="form-report-2019-lr_g").value == 5.0  # not clamped to 1.0
+    assert at.button(key="start").disabled
+
+
+def test_an_out_of_range_learning_rate_for_a_fork_is_named_and_nothing_is_forked(finished_run):
+    at = app("pages/4_Runs.py")
+    at.number_input(key=f"fork-lr-d-{finished_run.id}").set_value(0.0).run()
+    at.button(key="runs-fork-go").click().run()
+    assert not at.exception
+    assert any("lr_d must be in (0.0, 1.0], got 0.0" in e.value for e in at.error)
+    assert at.number_input(key=f"fork-lr-d-{finished_run.id}").value == 0.0
+    assert [i["id"] for i in RunStore().list()] == [finished_run.id]
+
+
+def test_an_out_of_range_learning_rate_on_resume_is_named_and_the_job_stays_paused():
+    from ui import get_runner
+
+    at, run_id = start_a_long_tiny_job()
+    runner = get_runner()
+    wait_for(lambda: runner.progress(run_id).status == "running", TIMEOUT, "the job to run")
+    at.run()
+    at.button(key="pause").click().run()
+    wait_for(lambda: runner.progress(run_id).status == "paused", TIMEOUT, "the job to pause")
+    at.run()
+    at.number_input(key=f"lr_g-{run_id}").set_value(2.0)
+    at.button(key="resume").click().run()
+    assert not at.exception
+    assert any("lr_g must be in (0.0, 1.0], got 2.0" in e.value for e in at.error)
+    assert runner.progress(run_id).status == "paused" and at.number_input(key=f"lr_g-{run_id}").value == 2.0
+    runner.stop(run_id)
+
+
+def test_the_memorisation_check_states_the_measured_distance_of_real_test_digits(finished_run):
+    at = app("pages/2_Compare.py")
+    (caption,) = [c.value for c in at.caption if "Real test digits sit at" in c.value]
+    assert "sit at 8.4 on average" in caption  # the README's figure for held-out digits, measured by the page

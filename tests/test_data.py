@@ -1,4 +1,5 @@
 import gzip
+import os
 import shutil
 
 import pytest
@@ -72,3 +73,29 @@ def test_training_tensor_is_normalised_to_minus_one_one():
     x = to_training_tensor(torch.tensor([[[0, 255]]], dtype=torch.uint8))
     assert x.shape == (1, 1, 1, 2) and x.dtype == torch.float32
     assert x.flatten().tolist() == [-1.0, 1.0]
+
+
+def test_a_damaged_cache_is_detected_and_rebuilt_from_the_idx_file():
+    expected, _ = load_mnist("test")
+    (cached,) = data.cache_dir().glob("t10k-images-idx3-ubyte-*.npy")
+    raw = bytearray(cached.read_bytes())
+    raw[-1000] ^= 0xFF  # one flipped pixel: still a well-formed .npy of the right shape
+    cached.write_bytes(bytes(raw))
+    images, _ = load_mnist("test")
+    assert torch.equal(images, expected)
+    assert data._load_cache(cached, "t10k-images-idx3-ubyte") is not None  # and the cache was rewritten
+
+
+def test_the_cache_is_written_by_the_durable_atomic_writer(monkeypatch):
+    synced = []
+    real_fsync = data.os.fsync
+
+    def fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    load_mnist("test")
+    folder = str(data.cache_dir())
+    assert any(p.startswith(folder + "/.t10k-images") for p in synced)  # the bytes, before the rename
+    assert folder in synced  # the rename itself

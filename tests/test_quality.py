@@ -111,3 +111,44 @@ def test_a_discriminator_that_is_not_certain_raises_no_alarm(tiny_config, mnist_
     row = {"d_loss_real": 0.5, "d_loss_fake": 0.4, "g_loss": 1.0, "d_real": 0.7, "d_fake": d_fake}
     alarms.on_log(trainer, [{"step": s, **row} for s in range(1, 2 * D_WINS_STEPS)])
     assert raised == []
+
+
+def d_always_wins(monkeypatch, steps=5):
+    """Thresholds under which any real run trips "discriminator wins" after ``steps`` steps."""
+    monkeypatch.setattr("gan.alarms.D_WINS_STEPS", steps)
+    monkeypatch.setattr("gan.alarms.D_WINS_PROBABILITY", 2.0)
+    monkeypatch.setattr("gan.alarms.D_WINS_LOSS", math.inf)
+
+
+def test_an_alarm_raised_before_a_continue_is_not_raised_again(tiny_config, runs_dir, monkeypatch):
+    from gan.runner import continue_config
+
+    d_always_wins(monkeypatch)
+    run = RunStore().create(tiny_config.replace(epochs=1))
+    execute(run)
+    continue_config(run, 3)
+    execute(run, resume=True)
+    alarms = [e for e in run.events() if e["kind"] == "alarm"]
+    assert [a["detail"]["name"] for a in alarms] == ["discriminator-wins"]
+    assert alarms[0]["step"] <= tiny_config.steps_per_epoch  # raised in the first run, not after the continue
+
+
+def test_alarm_state_round_trips_through_a_weights_only_checkpoint(tiny_config, mnist_train, tmp_path):
+    trainer = Trainer(tiny_config, images=mnist_train[0])
+    alarms = Alarms(trainer)
+    alarms.raised, alarms.d_winning_for, alarms.best_entropy = {"mode-collapse"}, 123, 2.1
+    torch.save(trainer.state_dict(), tmp_path / "c.pt")
+    state = torch.load(tmp_path / "c.pt", weights_only=True)
+    resumed = Trainer(tiny_config, images=mnist_train[0])
+    restored = Alarms(resumed)
+    resumed.load_state_dict(state)
+    assert (restored.raised, restored.d_winning_for, restored.best_entropy) == ({"mode-collapse"}, 123, 2.1)
+
+
+def test_a_checkpoint_without_alarm_state_still_loads_with_fresh_alarms(tiny_config, mnist_train):
+    state = Trainer(tiny_config, images=mnist_train[0]).state_dict()
+    assert "alarms" not in state  # no Alarms listened: what an older checkpoint looks like
+    resumed = Trainer(tiny_config, images=mnist_train[0])
+    alarms = Alarms(resumed)
+    resumed.load_state_dict(state)
+    assert (alarms.raised, alarms.d_winning_for, alarms.best_entropy) == (set(), 0, 0.0)

@@ -5,15 +5,7 @@ import pytest
 from gan.config import ConfigError
 from gan.runner import JobRunner
 from gan.store import RunStore
-
-
-def wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
+from helpers import wait_for
 
 
 @pytest.fixture
@@ -83,7 +75,27 @@ def test_a_stopped_run_continues_for_more_epochs(runner, tiny_config):
     assert list(steps) == list(range(1, 3 * tiny_config.steps_per_epoch + 1))
 
 
-def test_several_jobs_run_at_once(runner, tiny_config):
-    ids = [runner.start(tiny_config.replace(seed=s)) for s in range(2)]
-    assert all(runner.wait(i, timeout=60).status == "finished" for i in ids)
+def test_two_jobs_train_at_the_same_time_by_default(runner, tiny_config):
+    ids = [runner.start(tiny_config.replace(epochs=200, seed=s)) for s in range(2)]
+    steps = lambda: [runner.progress(i).step for i in ids]  # noqa: E731
+    wait_for(lambda: min(steps()) > 0, timeout=30, message="both jobs to take steps")
+    before = steps()
+    wait_for(lambda: all(now > then for now, then in zip(steps(), before)), timeout=30, message="both to go on")
+    assert [runner.progress(i).status for i in ids] == ["running", "running"] and runner.queued() == []
     assert {p.run_id for p in runner.jobs()} == set(ids)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "2.5", "65"])
+def test_a_bad_max_jobs_setting_names_the_variable_and_its_range(value, monkeypatch):
+    monkeypatch.setenv("GAN_MAX_JOBS", value)
+    with pytest.raises(ValueError, match=r"GAN_MAX_JOBS must be a whole number in \[1, 64\].*got '"):
+        JobRunner(RunStore())
+
+
+@pytest.mark.parametrize("value, jobs", [(None, 2), ("", 2), ("1", 1), (" 3 ", 3), ("64", 64)])
+def test_max_jobs_comes_from_the_environment_or_defaults_to_two(value, jobs, monkeypatch):
+    if value is None:
+        monkeypatch.delenv("GAN_MAX_JOBS", raising=False)
+    else:
+        monkeypatch.setenv("GAN_MAX_JOBS", value)
+    assert JobRunner(RunStore()).max_jobs == jobs

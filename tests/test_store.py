@@ -1,15 +1,18 @@
 import json
 import os
+import pickle
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from gan.files import atomic_write
 from gan.runner import execute
-from gan.store import RunNotFound, RunStore, atomic_write
+from gan.store import RunNotFound, RunStore
 
 
 def test_a_short_run_writes_a_complete_run_that_another_process_reads(tiny_config, runs_dir):
@@ -18,6 +21,7 @@ def test_a_short_run_writes_a_complete_run_that_another_process_reads(tiny_confi
     assert execute(run) == "finished"
     script = f"""
 import json
+import pickle
 from gan.store import RunStore
 run = RunStore().open({run.id!r})
 info = run.info()
@@ -64,6 +68,50 @@ def test_run_left_running_by_a_dead_process_is_interrupted(tiny_config, runs_dir
     assert run.info()["status"] == "running"
 
 
+OWNER_SCRIPT = """
+import os, sys, time
+from gan.store import RunStore
+run = RunStore().open(sys.argv[1])
+run.claim()
+run.write_info(status="running", pid=int(sys.argv[2]))  # a pid that lives: as if the owner's was reused
+print("claimed", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_run_whose_owner_was_killed_is_interrupted_at_once_even_if_its_pid_lives_on(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config)
+    owner = subprocess.Popen([sys.executable, "-c", OWNER_SCRIPT, run.id, str(os.getpid())], stdout=subprocess.PIPE,
+                             text=True, env=os.environ)
+    try:
+        assert owner.stdout.readline() == "claimed\n"
+        assert run.info()["status"] == "running" and run.owner_alive() is True
+        with pytest.raises(RuntimeError, match=f"run {run.id} is being trained by another process"):
+            run.claim()
+    finally:
+        owner.kill()
+        owner.wait()
+    assert run.owner_alive() is False
+    assert run.info()["status"] == "interrupted"  # no 120 s heartbeat wait, though the recorded pid is alive
+
+
+def test_the_owner_lock_held_by_a_thread_of_this_process_reads_as_alive(tiny_config, runs_dir):
+    # the dashboard trains in threads of its own process and reads the same runs' status there
+    run = RunStore().create(tiny_config)
+    run.claim()
+    run.claim()  # the job runner and execute() both claim a background job: claims are counted
+    try:
+        run.write_info(status="running", pid=os.getpid())
+        assert RunStore().open(run.id).info()["status"] == "running"
+        run.release()
+        assert run.info()["status"] == "running"
+    finally:
+        run.release()
+    assert run.info()["status"] == "interrupted"
+    run.claim()  # free again: this process (or any) can take it
+    run.release()
+
+
 def test_run_whose_owner_went_silent_is_interrupted(tiny_config, runs_dir):
     run = RunStore().create(tiny_config)
     run.write_info(status="paused", pid=os.getpid())
@@ -90,6 +138,19 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
         atomic_write(target, object())  # fails inside the write
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_atomic_write_syncs_the_bytes_and_then_the_folder_entry(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    atomic_write(tmp_path / "f.json", b"new")
+    assert len(synced) == 2 and synced[0].startswith(str(tmp_path / ".f.json.")) and synced[1] == str(tmp_path)
 
 
 def test_delete_removes_a_finished_run_but_not_a_live_one(tiny_config, runs_dir):
@@ -153,3 +214,310 @@ def test_a_create_that_fails_part_way_leaves_nothing_behind(tiny_config, runs_di
     with pytest.raises(OSError, match="disk full"):
         store.create(tiny_config, fill=fail)
     assert store.list() == [] and list(runs_dir.iterdir()) == []
+
+
+# -- what a trainer's recorder writes, read back in this process ----------------------------------
+@pytest.fixture
+def recorded(tiny_config, runs_dir):
+    """A run of 2 epochs x 12 steps with G updated every second step, recorded by execute()."""
+    run = RunStore().create(tiny_config.replace(d_steps=2, snapshot_epochs=(0, 1, 2)))
+    assert execute(run) == "finished"
+    return run
+
+
+def test_steps_come_back_as_float_columns_in_step_order_with_nan_where_g_was_not_updated(recorded):
+    steps = recorded.steps()
+    assert set(steps) == {"step", "epoch", "d_loss_real", "d_loss_fake", "g_loss", "d_real", "d_fake", "images_per_s"}
+    assert steps["step"].tolist() == list(range(1, 25)) and steps["step"].dtype == np.float64
+    assert steps["epoch"].tolist() == [1.0] * 12 + [2.0] * 12
+    assert np.isnan(steps["g_loss"][0::2]).all() and np.isfinite(steps["g_loss"][1::2]).all()
+    assert np.isfinite(steps["d_loss_real"]).all() and ((0 < steps["d_real"]) & (steps["d_real"] < 1)).all()
+
+
+def test_steps_after_a_step_are_only_the_newer_ones(recorded):
+    assert recorded.steps(after=20)["step"].tolist() == [21.0, 22.0, 23.0, 24.0]
+    later = recorded.steps(after=24)
+    assert set(later) == set(recorded.steps()) and all(column.shape == (0,) for column in later.values())
+
+
+def test_a_run_without_a_metrics_database_has_no_steps_events_or_evaluations(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config)
+    assert (run.steps(), run.events(), run.evaluations()) == ({}, [], {})
+
+
+def test_checkpoints_and_snapshots_are_kept_at_the_snapshot_epochs(recorded):
+    assert recorded.snapshot_epochs() == [0, 1, 2] and recorded.checkpoint_epochs() == [0, 1, 2]
+    assert recorded.snapshot_png(1) == recorded.path / "snapshots" / "epoch-0001.png"
+    assert recorded.snapshot_png(1).read_bytes().startswith(b"\x89PNG")
+    grid = recorded.snapshot_images(1)
+    assert grid.shape == (16, 28, 28) and grid.dtype == np.float32 and -1 <= grid.min() <= grid.max() <= 1
+    assert recorded.load_checkpoint(1)["epoch"] == 1 and recorded.load_checkpoint()["epoch"] == 2
+
+
+def test_events_and_evaluations_are_read_back_in_order(tiny_config, mnist_train, runs_dir):
+    from gan.store import StoreWriter
+    from gan.trainer import Trainer
+
+    run = RunStore().create(tiny_config)
+    trainer = Trainer(run.config(), images=mnist_train[0])
+    writer = StoreWriter(run, trainer)
+    trainer.train_seconds = 1.23456
+    writer.on_train_start(trainer)
+    info = run.read_info()
+    assert {k: info[k] for k in ("status", "pid", "message", "device", "acceleration", "epochs_done", "step",
+                                 "train_seconds", "epochs")} == {
+        "status": "running", "pid": os.getpid(), "message": "", "device": "cpu", "acceleration": "eager float32",
+        "epochs_done": 0, "step": 0, "train_seconds": 1.235, "epochs": 2}
+    assert time.time() - 60 < info["started"] <= time.time()
+    trainer.step = 7
+    writer.on_pause(trainer)
+    info = run.read_info()
+    assert (info["status"], info["step"]) == ("paused", 7) and run.load_checkpoint()["step"] == 7  # a pause checkpoints
+    writer.on_pause(trainer)  # the heartbeat of a pause: no second event
+    writer.on_alarm(trainer, {"name": "mode-collapse", "message": "Mode collapse: few digits."})
+    assert run.read_info()["message"] == "Mode collapse: few digits."
+    trainer.config = trainer.config.replace(lr_d=1e-4)
+    trainer.step = 8
+    writer.on_resume(trainer, {"lr_d": 1e-4})
+    info = run.read_info()
+    assert run.config().lr_d == 1e-4 and (info["status"], info["message"], info["step"]) == ("running", "", 8)
+    writer.on_evaluation(trainer, 2, {"fid": 12.5})
+    writer.on_evaluation(trainer, 1, {"fid": 30.0})
+    writer.finish("stopped")
+    events = run.events()
+    assert [(e["kind"], e["step"], e["detail"]) for e in events] == [
+        ("pause", 7, {}), ("alarm", 7, {"name": "mode-collapse", "message": "Mode collapse: few digits."}),
+        ("resume", 8, {"lr_d": 1e-4})]
+    assert all(isinstance(e["time"], float) for e in events)
+    assert run.evaluations() == {1: {"fid": 30.0}, 2: {"fid": 12.5}}
+    info = run.info()
+    assert (info["status"], info["message"]) == ("stopped", "") and time.time() - 60 < info["ended"] <= time.time()
+
+
+def test_the_recorder_checkpoints_every_checkpoint_every_epochs(tiny_config, mnist_train, runs_dir):
+    from gan.store import StoreWriter
+    from gan.trainer import Trainer
+
+    run = RunStore().create(tiny_config.replace(epochs=4, checkpoint_every=2))
+    trainer = Trainer(run.config(), images=mnist_train[0])
+    writer = StoreWriter(run, trainer)
+    writer.on_train_start(trainer)
+    saved = []
+    for epoch in (1, 2, 3, 4):
+        trainer.epoch = epoch
+        writer.on_epoch_end(trainer)
+        saved.append(run.load_checkpoint()["epoch"] if (run.path / "checkpoints" / "last.pt").exists() else None)
+        assert run.read_info()["epochs_done"] == epoch
+    writer.finish("stopped")
+    assert saved == [None, 2, 2, 4]
+
+
+@pytest.mark.parametrize("pid, alive", [(None, False), (0, False), (os.getpid(), True)])
+def test_process_alive_by_pid(pid, alive):
+    from gan.store import process_alive
+
+    assert process_alive(pid) is alive
+
+
+def test_process_alive_only_probes_with_signal_0_and_counts_a_foreign_process_as_alive(monkeypatch):
+    from gan.store import process_alive
+
+    sent = []
+
+    def kill(pid, sig):
+        sent.append((pid, sig))
+        raise PermissionError(f"process {pid} belongs to another user")
+
+    monkeypatch.setattr(os, "kill", kill)
+    assert process_alive(4242) is True and sent == [(4242, 0)]
+
+
+def test_a_pid_that_exited_is_not_alive():
+    from gan.store import process_alive
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert process_alive(dead.pid) is False
+
+
+# -- forks ------------------------------------------------------------------------------------------
+def test_a_fork_records_its_parent_and_inherits_its_past_up_to_the_fork_point(recorded):
+    child = RunStore().fork(recorded.id, epoch=1, lr_g=1e-4, epochs=3)
+    info = child.info()
+    assert info["parent"] == {"run": recorded.id, "epoch": 1, "step": 12}
+    assert (info["status"], info["epochs_done"], info["step"], info["epochs"]) == ("created", 1, 12, 3)
+    assert info["train_seconds"] == recorded.load_checkpoint(1)["train_seconds"]
+    steps = child.steps()
+    assert steps["step"].tolist() == list(range(1, 13))
+    np.testing.assert_array_equal(steps["g_loss"], recorded.steps()["g_loss"][:12])  # NaN stays NaN
+    assert child.snapshot_epochs() == [0, 1]
+    assert child.snapshot_png(1).read_bytes() == recorded.snapshot_png(1).read_bytes()
+    np.testing.assert_array_equal(child.snapshot_images(0), recorded.snapshot_images(0))
+    state = child.load_checkpoint()
+    assert state["epoch"] == 1 and json.loads(state["config"])["lr_g"] == 1e-4
+    assert torch.equal(state["G"]["net.0.weight"], recorded.load_checkpoint(1)["G"]["net.0.weight"])
+    assert child.config().lr_g == 1e-4 and recorded.config().lr_g != 1e-4
+
+
+def test_a_fork_of_a_checkpoint_without_a_training_time_starts_its_clock_at_zero(recorded):
+    state = recorded.load_checkpoint()
+    del state["train_seconds"]  # checkpoints written before the field existed
+    recorded.save_checkpoint(state)
+    assert RunStore().fork(recorded.id, epochs=4).info()["train_seconds"] == 0.0
+
+
+def test_a_fork_from_the_latest_checkpoint_by_default(recorded):
+    child = RunStore().fork(recorded.id, epochs=4)
+    assert child.info()["parent"]["epoch"] == 2 and child.steps()["step"].tolist() == list(range(1, 25))
+
+
+@pytest.mark.parametrize("changes, field, message", [
+    ({"hidden": 64}, "hidden", "hidden cannot change in a fork: the weights have the parent's shape"),
+    ({"noise_dim": 10}, "noise_dim", "noise_dim cannot change in a fork"),
+    ({"conditional": True}, "conditional", "conditional cannot change in a fork"),
+    ({"epochs": 1}, "epochs", "epochs must be more than the fork point's 1, got 1"),
+])
+def test_a_fork_refuses_changes_the_checkpoint_cannot_take(recorded, changes, field, message):
+    from gan.config import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        RunStore().fork(recorded.id, epoch=1, **{"epochs": 3, **changes})
+    assert list(refused.value.errors) == [field] and refused.value.errors[field].startswith(message)
+    assert [i["id"] for i in RunStore().list()] == [recorded.id]  # nothing half-made
+
+
+def test_batch_size_can_change_only_in_a_fork_from_an_epoch_boundary(recorded):
+    from gan.config import ConfigError
+
+    run = recorded
+    state = run.load_checkpoint()
+    run.save_checkpoint({**state, "batch": 3})  # as if stopped in mid-epoch
+    with pytest.raises(ConfigError) as refused:
+        RunStore().fork(run.id, epochs=4, batch_size=25)
+    assert refused.value.errors == {
+        "batch_size": "batch_size and train_images can change only in a fork from an epoch boundary"}
+    assert RunStore().fork(run.id, epoch=2, epochs=4, batch_size=25).config().batch_size == 25  # a kept epoch is one
+
+
+class _Payload:
+    """Unpickling this runs code: it creates the file named ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_a_checkpoint_that_would_run_code_when_unpickled_is_refused(tiny_config, runs_dir, tmp_path):
+    run = RunStore().create(tiny_config)
+    marker = tmp_path / "code-ran"
+    run.save_checkpoint({"epoch": 0, "payload": _Payload(str(marker))})
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        run.load_checkpoint()
+    assert not marker.exists()
+
+
+def test_a_snapshot_array_of_python_objects_is_refused(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config)
+    (run.path / "snapshots").mkdir()
+    np.save(run.path / "snapshots" / "epoch-0000.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="allow_pickle=False"):
+        run.snapshot_images(0)
+
+
+
+# -- damage ------------------------------------------------------------------------------------------
+def test_a_checkpoint_with_a_flipped_byte_is_damaged_naming_the_entry(recorded):
+    path = recorded.path / "checkpoints" / "last.pt"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside a stored tensor: its CRC no longer matches
+    path.write_bytes(bytes(data))
+    info = recorded.info()
+    assert info["status"] == "damaged" and info["message"].startswith("checkpoints/last.pt is damaged: corrupt entry ")
+    with pytest.raises(ValueError, match=f"^run {recorded.id}: checkpoints/last.pt is damaged: corrupt entry "):
+        recorded.load_checkpoint()
+    assert recorded.load_checkpoint(2)["epoch"] == 2  # the kept copies are separate files, each checked
+
+
+def test_damage_checks_are_per_file(recorded, tiny_config):
+    good = RunStore().create(tiny_config)
+    execute(good)
+    (recorded.path / "checkpoints" / "last.pt").write_bytes(b"not a zip at all")
+    assert [good.info()["status"], recorded.info()["status"]] == ["finished", "damaged"]
+    assert recorded.info()["message"] == "checkpoints/last.pt is damaged: File is not a zip file"
+
+
+def test_a_garbage_metrics_database_is_damaged_with_sqlites_reason(recorded):
+    recorded.db_path.write_bytes(b"garbage" * 100)
+    info = recorded.info()
+    assert info["status"] == "damaged" and info["message"] == "metrics.sqlite is damaged: file is not a database"
+
+
+def test_a_missing_checkpoint_says_which_epochs_are_kept(recorded, tiny_config):
+    with pytest.raises(FileNotFoundError, match=r"^run \S+ has no checkpoint epoch-0007.pt \(epochs kept: 0, 1, 2\)$"):
+        recorded.load_checkpoint(7)
+    empty = RunStore().create(tiny_config)
+    with pytest.raises(FileNotFoundError, match=r"has no checkpoint last.pt \(epochs kept: none\)$"):
+        empty.load_checkpoint()
+
+
+def test_info_carries_the_config_and_the_id(recorded):
+    info = recorded.info()
+    assert info["id"] == recorded.id and info["config"] == recorded.config().to_dict()
+
+
+def test_an_unreadable_run_json_is_damaged_with_the_exception_named(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config)
+    (run.path / "run.json").write_text("{")
+    assert run.info() == {"id": run.id, "status": "damaged",
+                          "message": "JSONDecodeError: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"}
+
+
+def test_a_run_folder_with_only_its_config_still_opens_and_lists_as_damaged(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config)
+    (run.path / "run.json").unlink()
+    assert RunStore().open(run.id).path == run.path
+    (listed,) = RunStore().list()
+    assert listed["id"] == run.id and listed["status"] == "damaged"
+
+
+def test_a_run_folder_with_only_its_run_json_still_opens(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config)
+    (run.path / "config.json").unlink()
+    assert RunStore().open(run.id).info()["status"] == "damaged"
+
+
+def test_runs_are_listed_newest_first(tiny_config, runs_dir):
+    store = RunStore()
+    runs = [store.create(tiny_config) for _ in range(3)]
+    for age, run in zip((30, 10, 20), runs):
+        run.write_info(created=time.time() - age)
+    assert [i["id"] for i in store.list()] == [runs[1].id, runs[2].id, runs[0].id]
+
+
+def test_a_queued_run_waits_silently_without_going_stale(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config)
+    run.write_info(status="queued", pid=os.getpid())
+    info = json.loads((run.path / "run.json").read_text())
+    info["updated"] = time.time() - 3600
+    (run.path / "run.json").write_text(json.dumps(info))
+    assert run.info()["status"] == "queued"
+    info["status"] = "running"
+    (run.path / "run.json").write_text(json.dumps(info))
+    assert run.info()["status"] == "interrupted"
+
+
+def test_a_live_run_json_without_a_heartbeat_or_owner_lock_is_interrupted(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config)
+    (run.path / "run.json").write_text(json.dumps({"status": "running", "pid": os.getpid()}))  # no "updated"
+    assert run.info()["status"] == "interrupted"
+
+
+def test_temporary_files_left_by_a_killed_writer_are_removed_when_training_starts(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config)
+    left = run.path / "checkpoints" / ".last.pt.x1y2.tmp"
+    left.parent.mkdir()
+    left.write_bytes(b"half")
+    execute(run)
+    assert not left.exists() and not list(run.path.rglob("*.tmp"))
