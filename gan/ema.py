@@ -33,14 +33,10 @@ class GeneratorAverage:
         self.halflife, self.rampup = halflife, rampup
         self.model = copy.deepcopy(generator).eval().requires_grad_(False)
         use_generator(None, self.model)  # eval mode draws no dropout masks; the run's generator stays unshared
-        self._pairs(generator)
-
-    def _pairs(self, generator: nn.Module) -> None:
-        raw = list(generator.parameters()) + [b for b in generator.buffers() if b.is_floating_point()]
-        avg = list(self.model.parameters()) + [b for b in self.model.buffers() if b.is_floating_point()]
-        self._raw, self._avg = raw, avg
-        self._raw_counts = [b for b in generator.buffers() if not b.is_floating_point()]
-        self._avg_counts = [b for b in self.model.buffers() if not b.is_floating_point()]
+        floating = lambda model: [*model.parameters(), *(b for b in model.buffers() if b.is_floating_point())]
+        counts = lambda model: [b for b in model.buffers() if not b.is_floating_point()]
+        self._raw, self._avg = floating(generator), floating(self.model)
+        self._raw_counts, self._avg_counts = counts(generator), counts(self.model)
 
     @torch.no_grad()
     def update(self, generator: nn.Module, *, images_seen: int, batch_size: int) -> None:

@@ -18,16 +18,21 @@ def load_generator(run: Run, epoch: int | None = None, *, raw: bool = False) -> 
     averaged one when the run keeps an average (``ema_halflife``), unless ``raw``."""
     state = run.load_checkpoint(epoch)
     config = TrainConfig.from_json(state["config"])
+    return _generator(config, state["G"] if raw or "G_ema" not in state else state["G_ema"]), config
+
+
+def _generator(config: TrainConfig, weights: dict) -> torch.nn.Module:
     G, _ = build_models(config)
-    G.load_state_dict(state["G"] if raw or "G_ema" not in state else state["G_ema"])
-    return G.eval(), config
+    G.load_state_dict(weights)
+    return G.eval()
 
 
 def raw_and_averaged(run: Run, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The snapshot grid's noise drawn by the raw and by the averaged generator at a kept checkpoint."""
-    (raw, config), (averaged, _) = load_generator(run, epoch, raw=True), load_generator(run, epoch)
+    state = run.load_checkpoint(epoch)  # read once, both generators built from it
+    config = TrainConfig.from_json(state["config"])
     noise, labels = fixed_noise(config)
-    return generate(raw, noise, labels), generate(averaged, noise, labels)
+    return tuple(generate(_generator(config, state[key]), noise, labels) for key in ("G", "G_ema"))
 
 
 @torch.no_grad()
