@@ -1,24 +1,44 @@
-"""Training speed with the Train page open in a browser (refreshing live) against the CLI, same config.
+"""Training speed with Train pages open in a browser (refreshing live) against the CLI, same config.
 
-    python benchmarks/bench_dashboard.py [--epochs 3]
+    python benchmarks/bench_dashboard.py [--epochs 5] [--repeats 3] [--tabs 1 3]
 
 Starts `streamlit run dashboard.py` on a free loopback port with a temporary run store, drives it
-with Playwright and Debian's Chromium, and prints images/s of both and their ratio.
+with Playwright and Debian's Chromium, and trains report-2019 once from the CLI and once from the
+Train page per tab count, side by side, ``--repeats`` times. It prints each run's images/s, the
+ratio to the CLI run beside it, and the median and spread of the ratios; also what watching cost:
+the server's CPU seconds beyond the CLI's for the same training, the browser's CPU seconds (every
+Chromium process), the bytes the page received over the websocket and the live view's refreshes.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from serve import CHROMIUM_FLAGS, ROOT, dashboard_server
 
 from gan.store import RunStore
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Result:
+    images_per_s: float
+    cpu_s: float  # the training process's (the CLI's, or the dashboard server's)
+    browser_cpu_s: float = 0.0
+    received_bytes: int = 0
+    refreshes: int = 0
+    seconds: float = 0.0
+    notes: list = field(default_factory=list)
 
 
 def images_per_s(runs_dir: Path) -> float:
@@ -28,45 +48,114 @@ def images_per_s(runs_dir: Path) -> float:
     return float(np.mean(rates[len(rates) // 10 :]))  # skip warm-up
 
 
-def cli(epochs: int, runs_dir: Path) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its reaped children (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / TICKS
+
+
+def descendants(pid: int) -> list[int]:
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parts = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(parts[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def browser_cpu_seconds() -> float:
+    """CPU of every Chromium process this benchmark started (Playwright's driver excluded)."""
+    total = 0.0
+    for pid in descendants(os.getpid()):
+        try:
+            if "chrom" in Path(f"/proc/{pid}/comm").read_text():
+                total += cpu_seconds(pid)
+        except OSError:
+            pass
+    return total
+
+
+def cli(epochs: int, runs_dir: Path) -> Result:
+    start = os.times()
     subprocess.run([sys.executable, "-m", "gan", "--runs-dir", str(runs_dir), "train", "--preset", "report-2019",
                     "--epochs", str(epochs), "--quiet"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    return images_per_s(runs_dir)
+    end = os.times()
+    return Result(images_per_s(runs_dir), end.children_user + end.children_system
+                  - start.children_user - start.children_system)
 
 
-def dashboard(epochs: int, runs_dir: Path) -> float:
+def dashboard(epochs: int, runs_dir: Path, tabs: int) -> Result:
     from playwright.sync_api import sync_playwright
 
-    with dashboard_server(runs_dir) as (url, _), sync_playwright() as p:
+    with dashboard_server(runs_dir) as (url, server), sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(120_000)
-        page.goto(f"{url}/Train")
-        slider = page.locator('input[type=range][aria-label="epochs"]')
+        received = {"bytes": 0, "frames": 0}
+
+        def count(ws):
+            def on_frame(payload):
+                received["bytes"] += len(payload)
+                received["frames"] += 1
+            ws.on("framereceived", on_frame)
+
+        pages = [browser.new_page(viewport={"width": 1400, "height": 1000}) for _ in range(tabs)]
+        for page in pages:
+            page.set_default_timeout(120_000)
+            page.on("websocket", count)
+        first = pages[0]
+        first.goto(f"{url}/Train")
+        slider = first.locator('input[type=range][aria-label="epochs"]')
         slider.focus()
         slider.press("Home")
         for _ in range(epochs - 1):
             slider.press("ArrowRight")
-        page.get_by_text(f"({epochs} epochs ×").wait_for()
-        page.locator('[data-testid="stButton"] button', has_text="Start training").click()
-        page.locator('[data-testid="stProgress"]', has_text="finished").wait_for(timeout=600_000)
+        first.get_by_text(f"({epochs} epochs ×").wait_for()
+        server_cpu, browser_cpu, clock = cpu_seconds(server.pid), browser_cpu_seconds(), time.perf_counter()
+        received.update(bytes=0, frames=0)
+        first.locator('[data-testid="stButton"] button', has_text="Start training").click()
+        for page in pages[1:]:  # the other tabs open the Train page on the running job
+            page.goto(f"{url}/Train")
+        for page in pages:
+            page.locator('[data-testid="stProgress"]', has_text="finished").wait_for(timeout=900_000)
+        result = Result(0.0, cpu_seconds(server.pid) - server_cpu, browser_cpu_seconds() - browser_cpu,
+                        received["bytes"], received["frames"], time.perf_counter() - clock)
         browser.close()
-    return images_per_s(runs_dir)
+    result.images_per_s = images_per_s(runs_dir)
+    return result
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tabs", type=int, nargs="+", default=[1, 3])
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        rate_cli = cli(args.epochs, tmp / "cli")
-        rate_dashboard = dashboard(args.epochs, tmp / "dashboard")
-    print(f"# report-2019, {args.epochs} epochs, batch 100, {os.cpu_count()} CPUs")
-    print(f"{'where':32} {'images/s':>10}")
-    print(f"{'CLI (python -m gan train)':32} {rate_cli:10,.0f}")
-    print(f"{'dashboard, Train page open':32} {rate_dashboard:10,.0f}")
-    print(f"dashboard / CLI: {rate_dashboard / rate_cli:.1%}")
+    print(f"# report-2019, {args.epochs} epochs, batch 100, {os.cpu_count()} CPUs; CLI and dashboard side by side")
+    print(f"{'repeat':>6} {'where':24} {'images/s':>9} {'/ CLI':>7} {'CPU s':>7} {'+CPU s':>7} {'browser':>8} "
+          f"{'MB recv':>8} {'frames':>7}")
+    ratios = {tabs: [] for tabs in args.tabs}
+    for repeat in range(args.repeats):
+        for tabs in args.tabs:
+            with tempfile.TemporaryDirectory() as tmp:
+                base = cli(args.epochs, Path(tmp) / "cli")
+                watched = dashboard(args.epochs, Path(tmp) / "dashboard", tabs)
+            ratio = watched.images_per_s / base.images_per_s
+            ratios[tabs].append(ratio)
+            print(f"{repeat:6} {'CLI':24} {base.images_per_s:9,.0f} {'':7} {base.cpu_s:7.1f}", flush=True)
+            print(f"{repeat:6} {f'dashboard, {tabs} tab(s)':24} {watched.images_per_s:9,.0f} {ratio:7.1%} "
+                  f"{watched.cpu_s:7.1f} {watched.cpu_s - base.cpu_s:7.1f} {watched.browser_cpu_s:8.1f} "
+                  f"{watched.received_bytes / 1e6:8.2f} {watched.refreshes:7}", flush=True)
+    print("CPU s: the training process's; +CPU s: the dashboard server's beyond the CLI's; browser: every Chromium "
+          "process's; MB recv and frames: the websocket's, all tabs")
+    for tabs, values in ratios.items():
+        print(f"dashboard / CLI with {tabs} tab(s): median {statistics.median(values):.1%} "
+              f"(min {min(values):.1%}, max {max(values):.1%}, {len(values)} runs)")
 
 
 if __name__ == "__main__":
