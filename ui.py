@@ -5,6 +5,9 @@ update the runner's progress objects and the run store, which these helpers read
 from __future__ import annotations
 
 import dataclasses
+import io
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,20 +18,22 @@ from PIL import Image
 
 from gan.config import (PRESETS, REPORT_SNAPSHOT_EPOCHS, ConfigError, TrainConfig, applicable_fields, field_kind,
                         parse_epochs, preset)
-from gan.history import downsample
-from gan.images import grid_image
+from gan.history import IncrementalHistory, downsample
+from gan.images import grid_image, png_bytes
 from gan.losses import LOSSES
 from gan.models import FAMILIES
-from gan.runner import JobRunner
+from gan.runner import ACTIVE, JobRunner
 from gan.sampling import raw_and_averaged
 from gan.store import LIVE_STATUSES, Run, RunStore
 from gan.timing import eta_seconds
 from gan.trainer import measure_images_per_s, resolve_device
 
 REFRESH_S = 2.0  # live view refresh period: often enough to feel live, rare enough to leave the CPU to training
+REFRESH_CHOICES = (1.0, 2.0, 5.0, 10.0, 30.0)  # the Train page's "refresh every" choice
+IDLE_REFRESH_S = 5.0  # a paused or queued job: nothing moves but its status
+REBUILD_S = 1.0  # tabs refreshing within this of each other share one set of live figures
 MAX_POINTS = 2000  # per trace, for charts drawn once
-LIVE_POINTS = 500  # per trace, for charts redrawn every refresh
-QUALITY_REFRESH_S = 10.0  # snapshot metrics and alarms change rarely
+LIVE_POINTS = 300  # per trace, for charts redrawn every refresh (a chart is about 600 pixels wide)
 STATUS_ICONS = {
     "created": "⚪", "queued": "⏳", "starting": "⏳", "running": "🟢", "paused": "⏸️", "stopped": "⏹️", "finished": "✅",
     "failed": "❌", "interrupted": "⚠️", "damaged": "🧨",
@@ -99,20 +104,14 @@ def select_run(label: str, infos: list[dict], *, key: str, default: str | None =
     return st.selectbox(label, ids, key=key, format_func=labels.get, help=help)
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _shared_history(run_path: str) -> IncrementalHistory:
+    return IncrementalHistory(Run(Path(run_path)))
+
+
 def history(run: Run) -> dict[str, np.ndarray]:
-    """The run's per-step metrics, fetched incrementally: each refresh reads only new steps."""
-    key = f"history:{run.id}"
-    info = run.read_info()
-    cached = st.session_state.get(key)
-    if cached is None or cached["started"] != info.get("started"):
-        cached = {"started": info.get("started"), "columns": {}}
-    last = cached["columns"]["step"][-1] if cached["columns"].get("step", np.empty(0)).size else 0
-    new = run.steps(after=int(last))
-    if new:
-        old = cached["columns"]
-        cached["columns"] = {k: np.concatenate([old[k], v]) if k in old else v for k, v in new.items()}
-    st.session_state[key] = cached
-    return cached["columns"]
+    """The run's per-step metrics, shared by every tab of this server; each call reads only new steps."""
+    return _shared_history(str(run.path)).update()
 
 
 def config_of(info: dict) -> TrainConfig | None:
@@ -147,32 +146,29 @@ def raw_and_averaged_grids(run: Run, epoch: int) -> tuple[np.ndarray, np.ndarray
     return _raw_and_averaged_grids(str(run.path), epoch, run.config().grid_size)
 
 
-def latest_grid(run: Run) -> tuple[np.ndarray | None, int | None]:
-    """The newest snapshot grid in the store and its epoch."""
-    epochs = run.snapshot_epochs()
-    if not epochs:
-        return None, None
-    return snapshot_grid(run, epochs[-1]), epochs[-1]
-
-
-
-
 # -- figures ----------------------------------------------------------------------------------
+# The curve charts are built as plain dicts and validated once by ``go.Figure(spec)``: Plotly's
+# incremental API (add_trace, add_hline, update_layout) costs several times more, and the live
+# view builds them every refresh. Their arrays are float32: half the bytes on the wire.
 def _x_epochs(columns: dict, steps_per_epoch: int) -> np.ndarray:
-    return columns["step"] / max(steps_per_epoch, 1)
+    return (columns["step"] / max(steps_per_epoch, 1)).astype(np.float32)
 
 
-def _add_curve(fig: go.Figure, x, columns: dict, name: str, *, label: str | None = None, color: str | None = None,
-               band: bool = True, group: str | None = None) -> None:
+def _curve_traces(x, columns: dict, name: str, *, label: str | None = None, color: str | None = None,
+                  band: bool = True, group: str | None = None) -> list[dict]:
+    """The curve of ``columns[name]``, after its min-max band where the columns have one."""
     group = group or name
     color = color or COLORS.get(name)
-    if band and f"{name}_min" in columns:
-        fig.add_trace(go.Scatter(x=x, y=columns[f"{name}_max"], mode="lines", line=dict(width=0), hoverinfo="skip",
-                                 showlegend=False, legendgroup=group))
-        fig.add_trace(go.Scatter(x=x, y=columns[f"{name}_min"], mode="lines", line=dict(width=0), fill="tonexty",
-                                 fillcolor=_transparent(color), hoverinfo="skip", showlegend=False, legendgroup=group))
-    fig.add_trace(go.Scatter(x=x, y=columns[name], mode="lines", name=label or LABELS.get(name, name),
-                             line=dict(color=color, width=1.6), legendgroup=group, connectgaps=True))
+    y = {k: np.asarray(columns[k], dtype=np.float32) for k in (name, f"{name}_min", f"{name}_max") if k in columns}
+    traces = []
+    if band and f"{name}_min" in y:
+        edge = dict(type="scatter", x=x, mode="lines", line=dict(width=0), hoverinfo="skip", showlegend=False,
+                    legendgroup=group)
+        traces += [{**edge, "y": y[f"{name}_max"]},
+                   {**edge, "y": y[f"{name}_min"], "fill": "tonexty", "fillcolor": _transparent(color)}]
+    traces.append(dict(type="scatter", x=x, y=y[name], mode="lines", name=label or LABELS.get(name, name),
+                       line=dict(color=color, width=1.6), legendgroup=group, connectgaps=True))
+    return traces
 
 
 def _transparent(color: str | None) -> str:
@@ -182,73 +178,185 @@ def _transparent(color: str | None) -> str:
     return f"rgba({r},{g},{b},0.15)"
 
 
-def _layout(fig: go.Figure, *, title: str, y_title: str, revision: str, height: int = 320) -> go.Figure:
-    fig.update_layout(
-        title=title, height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision=revision,
-        xaxis_title="epoch", yaxis_title=y_title, legend=dict(orientation="h", y=-0.25), hovermode="x unified",
-    )
+def _layout_props(*, title: str, y_title: str, revision: str, height: int = 320) -> dict:
+    return dict(title=dict(text=title), height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision=revision,
+                xaxis=dict(title=dict(text="epoch")), yaxis=dict(title=dict(text=y_title)),
+                legend=dict(orientation="h", y=-0.25), hovermode="x unified")
+
+
+def _layout(fig: go.Figure, **props) -> go.Figure:
+    fig.update_layout(**_layout_props(**props))
     return fig
 
 
-def _mark_events(fig: go.Figure, events: list[dict], steps_per_epoch: int) -> None:
-    """A dotted line where the learning rates were changed during a pause."""
+def _event_marks(events: list[dict], steps_per_epoch: int) -> tuple[list[dict], list[dict]]:
+    """Shapes and annotations: a dotted line where the learning rates were changed during a pause."""
+    shapes, annotations = [], []
     for event in events:
         if event["kind"] == "resume" and event["detail"]:
-            text = ", ".join(f"{k} → {v:g}" for k, v in event["detail"].items())
-            fig.add_vline(x=event["step"] / max(steps_per_epoch, 1), line_dash="dot", line_color="gray",
-                          annotation_text=text, annotation_position="top left")
+            x = event["step"] / max(steps_per_epoch, 1)
+            shapes.append(dict(type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1,
+                               line=dict(dash="dot", color="gray")))
+            annotations.append(dict(xref="x", yref="paper", x=x, y=1, xanchor="right", yanchor="top", showarrow=False,
+                                    text=", ".join(f"{k} → {v:g}" for k, v in event["detail"].items())))
+    return shapes, annotations
 
 
-def _curves_figure(columns: dict, names: tuple[str, ...], *, steps_per_epoch: int, events: list[dict],
-                   max_points: int) -> go.Figure:
-    fig = go.Figure()
+def _curves_spec(columns: dict, names: tuple[str, ...], *, steps_per_epoch: int, events: list[dict],
+                 max_points: int, **layout) -> dict:
+    """A figure dict of the ``names`` curves (downsampled to ``max_points``) with the event marks."""
+    traces, shapes, annotations = [], [], []
     data = downsample({k: v for k, v in columns.items() if k in ("step", *names)}, max_points=max_points)
     if data:
         x = _x_epochs(data, steps_per_epoch)
-        for name in names:
-            if name in data:
-                _add_curve(fig, x, data, name)
-        _mark_events(fig, events, steps_per_epoch)
-    return fig
+        traces = [t for name in names if name in data for t in _curve_traces(x, data, name)]
+        shapes, annotations = _event_marks(events, steps_per_epoch)
+    return dict(data=traces, layout=dict(_layout_props(**layout), shapes=shapes, annotations=annotations))
 
 
 def loss_figure(columns: dict, *, loss: str, steps_per_epoch: int, events: list[dict], revision: str,
                 max_points: int = MAX_POINTS) -> go.Figure:
-    fig = _curves_figure(columns, ("d_loss_real", "d_loss_fake", "g_loss"), steps_per_epoch=steps_per_epoch,
-                         events=events, max_points=max_points)
-    return _layout(fig, title="Losses", y_title=LOSSES[loss].unit, revision=revision)
+    return go.Figure(_curves_spec(columns, ("d_loss_real", "d_loss_fake", "g_loss"), steps_per_epoch=steps_per_epoch,
+                                  events=events, max_points=max_points, title="Losses", y_title=LOSSES[loss].unit,
+                                  revision=revision))
 
 
 def score_figure(columns: dict, *, loss: str, steps_per_epoch: int, events: list[dict], revision: str,
                  max_points: int = MAX_POINTS) -> go.Figure:
     """Mean D(x) and D(G(z)): a probability with the 0.5 equilibrium line where the loss makes one."""
-    fig = _curves_figure(columns, ("d_real", "d_fake"), steps_per_epoch=steps_per_epoch, events=events,
-                         max_points=max_points)
+    curves = dict(steps_per_epoch=steps_per_epoch, events=events, max_points=max_points, revision=revision)
     if not LOSSES[loss].probability:
-        return _layout(fig, title="Critic's mean score on real and fake images", y_title="score", revision=revision)
-    fig.add_hline(y=0.5, line_dash="dash", line_color="black",
-                  annotation_text="0.5: D cannot tell real from fake", annotation_position="bottom right")
-    fig.update_yaxes(range=[0, 1])
-    return _layout(fig, title="Discriminator's probability that an image is real", y_title="probability", revision=revision)
+        return go.Figure(_curves_spec(columns, ("d_real", "d_fake"), title="Critic's mean score on real and fake images",
+                                      y_title="score", **curves))
+    spec = _curves_spec(columns, ("d_real", "d_fake"), title="Discriminator's probability that an image is real",
+                        y_title="probability", **curves)
+    layout = spec["layout"]
+    layout["shapes"].append(dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=0.5, y1=0.5,
+                                 line=dict(dash="dash", color="black")))
+    layout["annotations"].append(dict(xref="paper", yref="y", x=1, y=0.5, xanchor="right", yanchor="top",
+                                      showarrow=False, text="0.5: D cannot tell real from fake"))
+    layout["yaxis"]["range"] = [0, 1]
+    return go.Figure(spec)
 
 
 def wasserstein_figure(columns: dict, *, steps_per_epoch: int, events: list[dict], revision: str,
                        max_points: int = MAX_POINTS) -> go.Figure:
-    fig = _curves_figure(columns, ("wasserstein", "gradient_penalty"), steps_per_epoch=steps_per_epoch,
-                         events=events, max_points=max_points)
-    return _layout(fig, title="Wasserstein estimate and gradient penalty", y_title="critic units", revision=revision)
+    return go.Figure(_curves_spec(columns, ("wasserstein", "gradient_penalty"), steps_per_epoch=steps_per_epoch,
+                                  events=events, max_points=max_points, revision=revision,
+                                  title="Wasserstein estimate and gradient penalty", y_title="critic units"))
 
 
 def overlay_figure(runs: list[tuple[str, dict, int]], metric: str) -> go.Figure:
     """One metric of several runs on one chart: ``runs`` are (label, columns, steps_per_epoch)."""
-    fig = go.Figure()
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+    traces = []
     for i, (label, columns, steps_per_epoch) in enumerate(runs):
         data = downsample(columns, max_points=MAX_POINTS)
         if data:
-            _add_curve(fig, _x_epochs(data, steps_per_epoch), data, metric, label=label,
-                       color=palette[i % len(palette)], band=False, group=label)
-    return _layout(fig, title=LABELS.get(metric, metric), y_title=metric, revision="overlay", height=380)
+            traces += _curve_traces(_x_epochs(data, steps_per_epoch), data, metric, label=label,
+                                    color=palette[i % len(palette)], band=False, group=label)
+    return go.Figure(dict(data=traces, layout=_layout_props(title=LABELS.get(metric, metric), y_title=metric,
+                                                           revision="overlay", height=380)))
+
+
+# -- the live view ------------------------------------------------------------------------------
+# Watching must not slow the training it shows (they share the CPU): every tab watching a run shares
+# one history, one set of figures and one grid PNG, and a tab refreshes only while it is visible.
+@dataclasses.dataclass
+class _LiveFigures:
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    key: tuple = ()
+    last_step: float = -1.0
+    built: float = 0.0
+    figures: dict = dataclasses.field(default_factory=dict)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _live_figures_of(run_path: str) -> _LiveFigures:
+    return _LiveFigures()
+
+
+def live_figures(run: Run, config: TrainConfig, columns: dict, events: list[dict], *,
+                 max_points: int = LIVE_POINTS) -> dict[str, go.Figure]:
+    """The Train page's curve charts of ``run``: rebuilt when its data changed, at most once per
+    ``REBUILD_S`` (a tab refreshing just after another reuses that tab's figures)."""
+    cache = _live_figures_of(str(run.path))
+    steps = columns.get("step", np.empty(0))
+    last_step = float(steps[-1]) if steps.size else 0.0
+    key = (run.id, config.loss, config.steps_per_epoch, len(events), max_points)
+    with cache.lock:
+        stale = cache.key != key or (cache.last_step != last_step and time.monotonic() - cache.built >= REBUILD_S)
+        if stale:
+            chart = dict(steps_per_epoch=config.steps_per_epoch, events=events, revision=run.id, max_points=max_points)
+            figures = {"losses": loss_figure(columns, loss=config.loss, **chart),
+                       "scores": score_figure(columns, loss=config.loss, **chart)}
+            if "wasserstein" in columns:
+                figures["wasserstein"] = wasserstein_figure(columns, **chart)
+            cache.key, cache.last_step, cache.built, cache.figures = key, last_step, time.monotonic(), figures
+        return cache.figures
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _grid_png(run_path: str, epoch: float, _grid: np.ndarray | None) -> tuple[bytes, int]:
+    """PNG bytes and width of a live preview (``_grid``) or of the stored snapshot ``epoch``."""
+    if _grid is None:
+        data = Run(Path(run_path)).snapshot_png(int(epoch)).read_bytes()
+        return data, Image.open(io.BytesIO(data)).width
+    return png_bytes(_grid), _grid.shape[1]
+
+
+def live_grid(run: Run, progress) -> tuple[bytes, int, float] | None:
+    """The newest fixed-noise grid of ``run`` as (PNG bytes, width, epoch): the job's live preview
+    when this process trains it, else the newest snapshot in the store. Encoded once per grid."""
+    if progress is not None and progress.grid is not None:
+        return (*_grid_png(str(run.path), progress.grid_epoch, progress.grid), progress.grid_epoch)
+    epochs = run.snapshot_epochs()
+    if not epochs:
+        return None
+    return (*_grid_png(str(run.path), epochs[-1], None), epochs[-1])
+
+
+PIXELATED = "<style>[data-testid='stImage'] img {image-rendering: pixelated}</style>"  # digits enlarged stay crisp
+
+# The live view's clock: a component (no iframe) that asks for a rerun of the fragment it is drawn
+# in ``interval`` seconds after each run of it, only while the tab is visible, and at once when the tab
+# becomes visible again. Unlike ``st.fragment(run_every=...)`` it costs nothing in a hidden tab,
+# and a server slower than the interval is not sent a queue of reruns.
+_REFRESH_JS = """
+export default function ({ parentElement, data, setTriggerValue }) {
+  const state = parentElement.__refresh || (parentElement.__refresh = {});
+  state.fire = () => setTriggerValue("tick", Date.now());
+  clearTimeout(state.timer);
+  if (!state.onVisibility) {
+    state.onVisibility = () => document.visibilityState === "visible" ? state.fire() : clearTimeout(state.timer);
+    document.addEventListener("visibilitychange", state.onVisibility);
+  }
+  if (document.visibilityState === "visible" && data.interval > 0) {
+    state.timer = setTimeout(state.fire, data.interval * 1000);
+  }
+  return () => {
+    clearTimeout(state.timer);
+    document.removeEventListener("visibilitychange", state.onVisibility);
+    state.onVisibility = null;
+  };
+}
+"""
+_refresh_component = st.components.v2.component("gan_dashboard_refresh", js=_REFRESH_JS)
+
+
+def refresh_after(interval_s: float | None, *, key: str) -> None:
+    """Rerun the enclosing fragment ``interval_s`` seconds from now while the tab is visible (None: don't)."""
+    _refresh_component(key=key, data={"interval": interval_s or 0, "drawn": time.time()}, on_tick_change=lambda: None)
+
+
+def refresh_interval(status: str, chosen: float) -> float | None:
+    """How long the live view waits between refreshes: the user's choice while a job trains, longer
+    while it waits or is paused (only its status can change), none once it has ended."""
+    if status in ("running", "starting"):
+        return chosen
+    if status in ACTIVE:
+        return max(chosen, IDLE_REFRESH_S)
+    return None
 
 
 def scaled(image: np.ndarray, factor: int) -> np.ndarray:
@@ -399,6 +507,17 @@ def quality_figure(evaluations: dict[int, dict]) -> go.Figure:
                       yaxis2=dict(title="scores", overlaying="y", side="right", range=[0, 10.5]))
     return _layout(fig, title="Sample quality by the MNIST classifier (dotted: real digits)", y_title="FID-MNIST",
                    revision="quality", height=360)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _quality_figures(run_path: str, epochs: tuple[int, ...], _evaluations: dict) -> tuple[go.Figure, go.Figure]:
+    return quality_figure(_evaluations), histogram_figure(_evaluations[epochs[-1]], epochs[-1])
+
+
+def quality_figures(run: Run, evaluations: dict[int, dict]) -> tuple[go.Figure, go.Figure]:
+    """The metric curves and the newest class histogram, built once per new evaluation (the live view
+    draws them at every refresh)."""
+    return _quality_figures(str(run.path), tuple(sorted(evaluations)), evaluations)
 
 
 def histogram_figure(metrics: dict, epoch: int) -> go.Figure:

@@ -14,12 +14,12 @@ plain dict then), so it measures our code and Plotly/PIL, not the websocket or t
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import subprocess
 import sys
 import tempfile
 import time
+import types
 from collections import defaultdict
 from pathlib import Path
 
@@ -28,10 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import plotly.io  # noqa: E402
 import plotly.tools  # noqa: E402
-from PIL import Image  # noqa: E402
 
 import ui  # noqa: E402
-from gan.store import RunStore  # noqa: E402
+from gan.store import Run, RunStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,13 +54,6 @@ def plotly_chart_payload(fig) -> bytes:
     return plotly.io.to_json(figure, validate=False).encode()
 
 
-def image_payload(image: np.ndarray) -> bytes:
-    """What ``st.image`` does to a uint8 array: a PNG."""
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def train(runs_dir: Path, epochs: int) -> str:
     subprocess.run([sys.executable, "-m", "gan", "--runs-dir", str(runs_dir), "train", "--preset", "report-2019",
                     "--epochs", str(epochs), "--eval-samples", "0", "--quiet"], cwd=ROOT, check=True,
@@ -75,11 +67,12 @@ def main():
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--refreshes", type=int, default=20)
     parser.add_argument("--images-per-s", type=float, default=20_000, help="Training speed the replay assumes.")
+    parser.add_argument("--tabs", type=int, default=1, help="Tabs watching the run, refreshing together.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run_id = train(Path(tmp), args.epochs)
         parts = replay(RunStore(Path(tmp)).open(run_id), args)
-    print(f"# one live-view refresh of report-2019 ({args.refreshes} refreshes replayed, "
+    print(f"# one live-view refresh of report-2019 by {args.tabs} tab(s) ({args.refreshes} refreshes replayed, "
           f"{args.images_per_s:,.0f} images/s assumed), CPU ms of the server's script thread and bytes sent")
     print(f"{'part':34} {'CPU ms':>8} {'bytes':>10}")
     for name in parts.seconds:
@@ -89,35 +82,48 @@ def main():
     print(f"CPU share of one core at one refresh per {ui.REFRESH_S:g} s: {total / ui.REFRESH_S:.1%}")
 
 
+class Clock:
+    """The replay's time: one refresh period passes between refreshes, none between the tabs' views."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
 def replay(run, args) -> Parts:
-    """Replays refreshes from mid-run to the end; the store's steps are hidden until 'written'."""
+    """Replays refreshes up to the end of the run; the store's steps are hidden until 'written'."""
     steps = run.steps()["step"]
     per_refresh = int(args.images_per_s * ui.REFRESH_S / run.config().batch_size)
-    ends = np.linspace(len(steps) // 2, len(steps), args.refreshes).astype(int)
-    ends = np.maximum(ends, np.arange(args.refreshes) * per_refresh + len(steps) // 2)
-    parts = Parts()
+    # the last refreshes of the run, each seeing ``per_refresh`` more steps (fewer if the run is short)
+    first = max(len(steps) // 2, len(steps) - args.refreshes * per_refresh)
+    ends = np.linspace(first, len(steps), args.refreshes + 1).astype(int)[1:]
+    parts, clock = Parts(), Clock()
+    ui.time = types.SimpleNamespace(monotonic=clock.monotonic, time=time.time)
     history = run.steps()
-    for end in np.minimum(ends, len(steps)):
+    for end in ends:
         shown = (history["step"] <= steps[end - 1])
-        run.steps = lambda after=0, shown=shown: {k: v[shown & (history["step"] > after)] for k, v in history.items()}
-        refresh(run, parts)
+        # every Run object of this store (the dashboard's shared history makes its own) sees only these steps
+        Run.steps = lambda self, after=0, shown=shown: {k: v[shown & (history["step"] > after)] for k, v in history.items()}
+        clock.now += ui.REFRESH_S
+        for _ in range(args.tabs):
+            refresh(run, parts)
     return parts
 
 
 def refresh(run, parts: Parts) -> None:
+    """What ``live_body`` in pages/1_Train.py does with the store, Plotly and PIL (a run of another process)."""
     info = parts.timed("store: run info", run.info)
     config = ui.config_of(info)
     columns = parts.timed("store: new steps", ui.history, run)
     events = parts.timed("store: events", run.events)
-    chart = dict(steps_per_epoch=config.steps_per_epoch, events=events, revision=run.id, max_points=ui.LIVE_POINTS)
-    for name, make in (("loss", ui.loss_figure), ("score", ui.score_figure)):
-        fig = parts.timed(f"figure: {name} (downsample, build)", make, columns, loss=config.loss, **chart)
-        payload = parts.timed(f"serialise: {name} (validate, JSON)", plotly_chart_payload, fig)
-        parts.bytes[f"serialise: {name} (validate, JSON)"] += len(payload)
-    grid, _ = parts.timed("grid: read snapshot", ui.latest_grid, run)
-    image = parts.timed("grid: scale x2", ui.scaled, grid, 2)
-    png = parts.timed("grid: PNG encode", image_payload, image)
-    parts.bytes["grid: PNG encode"] += len(png)
+    figures = parts.timed("figures: downsample, build", ui.live_figures, run, config, columns, events)
+    for name, fig in figures.items():
+        payload = parts.timed(f"serialise: {name} (st.plotly_chart)", plotly_chart_payload, fig)
+        parts.bytes[f"serialise: {name} (st.plotly_chart)"] += len(payload)
+    png, _, _ = parts.timed("grid: PNG (cached per grid)", ui.live_grid, run, None)
+    parts.bytes["grid: PNG (cached per grid)"] += len(png)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import numpy as np
@@ -42,3 +43,30 @@ def downsample(columns: dict[str, np.ndarray], *, max_points: int = 2000, by: st
             out[f"{name}_min"] = np.fmin.reduceat(np.where(finite, values, np.nan), starts)
             out[f"{name}_max"] = np.fmax.reduceat(np.where(finite, values, np.nan), starts)
     return out
+
+
+class IncrementalHistory:
+    """A run's per-step metrics, kept in memory and extended with only the steps written since the
+    last :meth:`update`: what a live chart refreshing every few seconds needs. Thread-safe, so
+    every viewer of a run can share one. A run trained again from scratch (a new ``started`` in
+    run.json) or one whose columns changed is read anew."""
+
+    def __init__(self, run):
+        self.run = run
+        self._lock = threading.Lock()
+        self._started = None
+        self.columns: dict[str, np.ndarray] = {}
+
+    def update(self) -> dict[str, np.ndarray]:
+        with self._lock:
+            started = self.run.read_info().get("started")
+            if started != self._started:
+                self._started, self.columns = started, {}
+            steps = self.columns.get("step")
+            new = self.run.steps(after=int(steps[-1]) if steps is not None and steps.size else 0)
+            if new and self.columns and new.keys() != self.columns.keys():
+                new, self.columns = self.run.steps(), {}  # a metric appeared: its earlier rows are NaN now
+            if new:
+                old = self.columns
+                self.columns = {k: np.concatenate([old[k], v]) if k in old else v for k, v in new.items()}
+            return self.columns

@@ -10,6 +10,7 @@ from gan.runner import ACTIVE
 
 st.set_page_config(page_title="Train · GAN on MNIST", page_icon="🏋️", layout="wide")
 st.title("🏋️ Train")
+st.html(ui.PIXELATED)
 runner, store = ui.get_runner(), ui.get_store()
 
 form, live = st.columns([1, 2], gap="large")
@@ -93,32 +94,32 @@ def live_body(run_id: str, was_active: bool) -> None:
     if config is None:
         return
     events = run.events()
+    figures = ui.live_figures(run, config, columns, events, max_points=ui.LIVE_POINTS if active else ui.MAX_POINTS)
     c1, c2 = st.columns(2)
-    chart = dict(steps_per_epoch=config.steps_per_epoch, events=events, revision=run_id,
-                 max_points=ui.LIVE_POINTS if active else ui.MAX_POINTS)
     plotly = {"displaylogo": False}
-    c1.plotly_chart(ui.loss_figure(columns, loss=config.loss, **chart), key="train-losses", config=plotly)
-    c2.plotly_chart(ui.score_figure(columns, loss=config.loss, **chart), key="train-scores", config=plotly)
-    if "wasserstein" in columns:
-        st.plotly_chart(ui.wasserstein_figure(columns, **chart), key="train-wasserstein", config=plotly)
+    c1.plotly_chart(figures["losses"], key="train-losses", config=plotly)
+    c2.plotly_chart(figures["scores"], key="train-scores", config=plotly)
+    if "wasserstein" in figures:
+        st.plotly_chart(figures["wasserstein"], key="train-wasserstein", config=plotly)
     st.caption(f"**{config.loss}** · {LOSSES[config.loss].healthy}")
-    grid, epoch = (progress.grid, progress.grid_epoch) if progress and progress.grid is not None else ui.latest_grid(run)
+    grid = ui.live_grid(run, progress)
     if grid is not None:
+        png, width, epoch = grid
         label = f"epoch {epoch:g}" if float(epoch).is_integer() else f"epoch {epoch:.2f} (live)"
-        st.image(ui.scaled(grid, 2), caption=f"Fixed noise, {label}")
+        st.image(png, width=2 * width, caption=f"Fixed noise, {label}")
+    quality(run, events)
+    ui.refresh_after(ui.refresh_interval(status, st.session_state.get("refresh", ui.REFRESH_S)), key="live-refresh")
 
 
-def quality_body(run_id: str) -> None:
-    """Alarms and snapshot metrics: they change at snapshots only, so they refresh less often."""
-    run = store.open(run_id)
-    ui.show_alarms(run.events())
+def quality(run, events: list[dict]) -> None:
+    """Alarms and snapshot metrics: they change at snapshots only, so their charts are built once per evaluation."""
+    ui.show_alarms(events)
     evaluations = run.evaluations()
     if evaluations:
         c1, c2 = st.columns(2)
-        c1.plotly_chart(ui.quality_figure(evaluations), key="train-quality", config={"displaylogo": False})
-        epoch = max(evaluations)
-        c2.plotly_chart(ui.histogram_figure(evaluations[epoch], epoch), key="train-histogram",
-                        config={"displaylogo": False})
+        metrics, classes = ui.quality_figures(run, evaluations)
+        c1.plotly_chart(metrics, key="train-quality", config={"displaylogo": False})
+        c2.plotly_chart(classes, key="train-histogram", config={"displaylogo": False})
 
 
 with live:
@@ -129,9 +130,15 @@ with live:
         own_active = [p.run_id for p in runner.jobs() if p.active]
         default = st.session_state.get("watch") or (own_active[0] if own_active else None) or next(
             (i["id"] for i in infos if ui.is_live(i)), infos[0]["id"])
-        run_id = ui.select_run("Watching", infos, key="watch", default=default,
-                               help="Runs of this dashboard and of `python -m gan train` in other processes.",
-                               describe=lambda info: info["id"])  # the live status is shown below
+        pick, every = st.columns([3, 1])
+        with pick:
+            run_id = ui.select_run("Watching", infos, key="watch", default=default,
+                                   help="Runs of this dashboard and of `python -m gan train` in other processes.",
+                                   describe=lambda info: info["id"])  # the live status is shown below
+        every.selectbox("Refresh every", ui.REFRESH_CHOICES, index=ui.REFRESH_CHOICES.index(ui.REFRESH_S), key="refresh",
+                        format_func=lambda s: f"{s:g} s",
+                        help=f"How often the live view redraws while a job trains; at least {ui.IDLE_REFRESH_S:g} s "
+                             "while it is paused or queued, and never while this tab is hidden.")
         was_active = runner.is_active(run_id) or ui.is_live(store.open(run_id).info())
         # Pause/Resume/Stop sit outside the refreshing view: a button that a refresh redraws can lose a click
         # that lands during the redraw (seen in the browser test); these are redrawn only when the status changes
@@ -140,5 +147,4 @@ with live:
         if progress is not None and progress.active:
             controls(run_id, progress)
         st.session_state["controls-for"] = (run_id, progress.status if progress is not None else None)
-        st.fragment(run_every=ui.REFRESH_S if was_active else None)(live_body)(run_id, was_active)
-        st.fragment(run_every=ui.QUALITY_REFRESH_S if was_active else None)(quality_body)(run_id)
+        st.fragment(live_body)(run_id, was_active)

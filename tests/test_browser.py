@@ -69,6 +69,17 @@ def progress_text(page) -> str:
     return page.locator('[data-testid="stProgress"]').first.inner_text()
 
 
+def step_text(page) -> str:
+    return re.search(r"step ([\d,]+)", progress_text(page)).group(1)
+
+
+def set_visibility(page, state: str) -> None:
+    page.evaluate("""state => {
+        Object.defineProperty(document, "visibilityState", {value: state, configurable: true});
+        document.dispatchEvent(new Event("visibilitychange"));
+    }""", state)
+
+
 def click(page, label: str) -> None:
     """Click one of the app's buttons (not Streamlit's own toolbar, which has a Stop too)."""
     page.locator('[data-testid="stButton"] button', has_text=label).filter(visible=True).first.click()
@@ -93,6 +104,9 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     shoot(page, "home")
 
     # a tiny config: 1,000 training images, so an epoch is ten steps and snapshots come fast
+    frames = {"sent": 0, "received": 0}  # over this tab's websocket: rerun requests, and the server's messages
+    page.on("websocket", lambda ws: (ws.on("framesent", lambda _: frames.update(sent=frames["sent"] + 1)),
+                                     ws.on("framereceived", lambda _: frames.update(received=frames["received"] + 1))))
     page.goto(f"{url}/Train")
     page.get_by_text("Advanced").click()
     images_slider = page.locator('input[type=range][aria-label="train images"]')
@@ -112,15 +126,28 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     second.goto(f"{url}/Train")
     wait_for(lambda: "running" in progress_text(second), message="the job in a second tab")
     second.close()
-    step_before = re.search(r"step ([\d,]+)", progress_text(page)).group(1)
-    wait_for(lambda: re.search(r"step ([\d,]+)", progress_text(page)).group(1) != step_before,
+    step_before = step_text(page)
+    wait_for(lambda: step_text(page) != step_before,
                message="training to go on after the tab closed")
+
+    # a hidden tab does not refresh: nothing comes over its websocket; shown again, it catches up at once.
+    # (Headless Chromium has no window to hide: the page is told so as a browser tells it, by the
+    # document's visibilityState and a visibilitychange event.)
+    set_visibility(page, "hidden")
+    page.wait_for_timeout(1500)  # a refresh under way when the tab was hidden finishes (Playwright's waits,
+    hidden = dict(frames)        # not time.sleep: events reach the handlers only while Playwright runs)
+    page.wait_for_timeout(4000)
+    assert frames == hidden, f"a hidden tab exchanged messages: {hidden} -> {frames}"
+    set_visibility(page, "visible")
+    page.wait_for_timeout(1000)
+    assert frames["sent"] > hidden["sent"], "a tab shown again did not ask for a refresh"
+    wait_for(lambda: page.wait_for_timeout(100) or frames["received"] > hidden["received"], message="the refresh")
 
     click(page, "Pause")
     wait_for(lambda: "paused" in progress_text(page), message="pause")
-    step = re.search(r"step ([\d,]+)", progress_text(page)).group(1)
+    step = step_text(page)
     time.sleep(2)
-    assert re.search(r"step ([\d,]+)", progress_text(page)).group(1) == step  # nothing moves while paused
+    assert step_text(page) == step  # nothing moves while paused
     click(page, "Resume")
     wait_for(lambda: "running" in progress_text(page), message="resume")
     click(page, "Stop")

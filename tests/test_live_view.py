@@ -1,0 +1,97 @@
+"""The Train page's live view costs little: tabs share its work, it redraws only what changed, and it
+refreshes as the job needs (the browser test checks that a hidden tab does not refresh)."""
+
+import io
+
+import numpy as np
+import plotly.io
+import pytest
+import streamlit as st
+from PIL import Image
+
+import ui
+from gan.runner import Progress, execute
+from gan.store import RunStore
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches(runs_dir):
+    st.cache_resource.clear()
+    yield
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def run(tiny_config):
+    run = RunStore().create(tiny_config.replace(epochs=2, snapshot_epochs=(0, 1, 2)))
+    execute(run)
+    return run
+
+
+def columns_until(run, step: int) -> dict:
+    history = run.steps()
+    keep = history["step"] <= step
+    return {k: v[keep] for k, v in history.items()}
+
+
+def test_tabs_refreshing_together_share_one_set_of_live_figures(run):
+    config, events = run.config(), run.events()
+    first = ui.live_figures(run, config, columns_until(run, 10), events)
+    second = ui.live_figures(run, config, columns_until(run, 12), events)  # new steps, but within REBUILD_S
+    assert second is first
+
+
+def test_live_figures_are_rebuilt_when_new_steps_arrive_and_kept_when_none_do(run, monkeypatch):
+    monkeypatch.setattr(ui, "REBUILD_S", 0.0)
+    config, events = run.config(), run.events()
+    first = ui.live_figures(run, config, columns_until(run, 10), events)
+    assert ui.live_figures(run, config, columns_until(run, 10), events) is first  # nothing new: nothing built
+    rebuilt = ui.live_figures(run, config, columns_until(run, 12), events)
+    assert rebuilt is not first
+    assert rebuilt["losses"].data[-1].x[-1] == pytest.approx(12 / config.steps_per_epoch)
+
+
+def test_a_learning_rate_change_shows_on_the_live_figures_at_once(run):
+    config = run.config()
+    ui.live_figures(run, config, columns_until(run, 10), [])
+    resumed = [{"step": 8, "time": 0.0, "kind": "resume", "detail": {"lr_d": 0.0005}}]
+    figures = ui.live_figures(run, config, columns_until(run, 10), resumed)  # within REBUILD_S, but new events
+    (mark,) = figures["losses"].layout.shapes
+    assert mark.x0 == pytest.approx(8 / config.steps_per_epoch) and mark.line.dash == "dot"
+    assert figures["losses"].layout.annotations[0].text == "lr_d → 0.0005"
+
+
+def test_the_probability_chart_draws_the_equilibrium_line_and_sends_float32(run):
+    fig = ui.score_figure(run.steps(), loss="bce", steps_per_epoch=run.config().steps_per_epoch, events=[],
+                          revision=run.id, max_points=ui.LIVE_POINTS)
+    (half,) = fig.layout.shapes
+    assert (half.y0, half.y1, half.line.dash) == (0.5, 0.5, "dash")
+    assert tuple(fig.layout.yaxis.range) == (0, 1)
+    names = [t.name for t in fig.data if t.showlegend is not False]
+    assert names == ["mean D(x)", "mean D(G(z))"]
+    spec = plotly.io.to_json(fig, validate=False)
+    assert '"dtype":"f4"' in spec and '"dtype":"f8"' not in spec  # typed arrays, half the bytes of float64
+
+
+def test_the_live_grid_of_a_preview_is_encoded_once_for_every_tab(run):
+    grid = (np.arange(60 * 90) % 256).astype(np.uint8).reshape(60, 90)
+    progress = Progress(run_id=run.id, grid=grid, grid_epoch=1.5)
+    png, width, epoch = ui.live_grid(run, progress)
+    again, _, _ = ui.live_grid(run, progress)
+    assert again is png and (width, epoch) == (90, 1.5)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(png))), grid)
+
+
+def test_a_run_of_another_process_shows_its_newest_snapshot_file(run):
+    png, width, epoch = ui.live_grid(run, None)
+    assert epoch == 2 and png == run.snapshot_png(2).read_bytes()
+    assert width == Image.open(run.snapshot_png(2)).width
+
+
+@pytest.mark.parametrize(("status", "chosen", "expected"), [
+    ("running", 2.0, 2.0), ("starting", 1.0, 1.0), ("running", 10.0, 10.0),
+    ("paused", 2.0, ui.IDLE_REFRESH_S), ("queued", 1.0, ui.IDLE_REFRESH_S), ("paused", 30.0, 30.0),
+    ("finished", 2.0, None), ("stopped", 2.0, None), ("failed", 2.0, None),
+])
+def test_the_refresh_follows_the_job(status, chosen, expected):
+    assert ui.refresh_interval(status, chosen) == expected
