@@ -261,7 +261,7 @@ SECTIONS = {
     "Model": ("family", "loss", "conditional", "noise", "noise_dim", "hidden", "dense", "leaky_slope", "dropout"),
     "Training": ("epochs", "batch_size", "lr_g", "lr_d", "real_label", "d_steps", "gp_weight", "ema_halflife",
                  "spectral_norm"),
-    "Advanced": ("beta1_g", "beta2_g", "beta1_d", "beta2_d", "ema_rampup", "train_images", "seed", "device",
+    "Advanced": ("beta1_g", "beta2_g", "beta1_d", "beta2_d", "ema_rampup", "train_split", "train_images", "seed", "device",
                  "snapshot_epochs", "grid_size", "eval_samples", "checkpoint_every", "data_dir"),
 }
 # widget bounds tighter than the config allows, where a slider needs them; None: a number box

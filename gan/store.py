@@ -159,8 +159,10 @@ class RunStore:
                   for f in ARCHITECTURE_FIELDS if getattr(config, f) != getattr(base, f)}
         if config.epochs <= state["epoch"]:
             errors["epochs"] = f"epochs must be more than the fork point's {state['epoch']}, got {config.epochs}"
-        if state["batch"] and (config.batch_size, config.train_images) != (base.batch_size, base.train_images):
-            errors["batch_size"] = "batch_size and train_images can change only in a fork from an epoch boundary"
+        data_fields = ("batch_size", "train_images", "train_split")  # the saved epoch order indexes these images
+        if state["batch"] and any(getattr(config, f) != getattr(base, f) for f in data_fields):
+            errors["batch_size"] = ("batch_size, train_images and train_split can change only in a fork from an "
+                                    "epoch boundary")
         if errors:
             raise ConfigError(errors)
 

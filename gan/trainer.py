@@ -19,7 +19,7 @@ from typing import NamedTuple
 import torch
 
 from gan.config import TrainConfig
-from gan.data import load_mnist, to_training_tensor
+from gan.data import load_train_split, to_training_tensor
 from gan.ema import GeneratorAverage
 from gan.losses import LOSSES, gradient_penalty
 from gan.models import build_models
@@ -131,8 +131,8 @@ class Trainer:
         noise, noise_labels = fixed_noise(config)
         self.fixed_noise = noise.to(self.device)
         self.fixed_labels = noise_labels.to(self.device) if noise_labels is not None else None
-        if images is None:
-            images, labels = load_mnist("train", config.data_dir or None)
+        if images is None:  # given images are trained on as they are (benchmarks, tests); else the config's split
+            images, labels = load_train_split(config.train_split, config.data_dir or None)
         self.data = to_training_tensor(images[: config.train_images], self.device)
         if config.conditional and labels is None:
             raise ValueError("a conditional config needs the training labels")

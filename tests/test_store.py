@@ -395,7 +395,7 @@ def test_batch_size_can_change_only_in_a_fork_from_an_epoch_boundary(recorded):
     with pytest.raises(ConfigError) as refused:
         RunStore().fork(run.id, epochs=4, batch_size=25)
     assert refused.value.errors == {
-        "batch_size": "batch_size and train_images can change only in a fork from an epoch boundary"}
+        "batch_size": "batch_size, train_images and train_split can change only in a fork from an epoch boundary"}
     assert RunStore().fork(run.id, epoch=2, epochs=4, batch_size=25).config().batch_size == 25  # a kept epoch is one
 
 
