@@ -28,8 +28,8 @@ from gan.models.dropout import use_generator
 
 METRICS = ("d_loss_real", "d_loss_fake", "g_loss", "d_real", "d_fake")
 PENALTY_METRICS = ("wasserstein", "gradient_penalty")  # logged by losses with a gradient penalty
-EVENTS = ("on_train_start", "on_log", "on_preview", "on_snapshot", "on_evaluation", "on_alarm", "on_epoch_end",
-          "on_pause", "on_resume", "on_train_end")
+EVENTS = ("on_train_start", "on_log", "on_preview", "on_snapshot", "on_evaluation", "on_discriminator", "on_alarm",
+          "on_epoch_end", "on_pause", "on_resume", "on_train_end")
 CHECKPOINT_FORMAT = 2  # 2: dropout has a generator of its own
 _INIT_LOCK = threading.Lock()
 
@@ -334,6 +334,19 @@ class Trainer:
             return self.G(noise.to(self.device), labels).float().cpu()
         finally:
             self.G.train()
+
+    @torch.no_grad()
+    def discriminator_scores(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """D's verdict on ``images`` (in [-1, 1]) in eval mode (no dropout), as the loss reads it: a
+        probability for the BCE and least-squares losses, the raw score for hinge and WGAN-GP."""
+        labels = labels.to(self.device) if labels is not None else None
+        self.D.eval()
+        try:
+            with self._autocast():
+                out = self.D(images.to(self.device), labels)
+            return self.loss.score(out.float()).flatten().cpu()
+        finally:
+            self.D.train()
 
     def fixed_grid(self) -> torch.Tensor:
         return self.generate(self.fixed_noise, self.fixed_labels)
