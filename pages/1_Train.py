@@ -119,6 +119,7 @@ def quality_body(run_id: str) -> None:
         epoch = max(evaluations)
         c2.plotly_chart(ui.histogram_figure(evaluations[epoch], epoch), key="train-histogram",
                         config={"displaylogo": False})
+    ui.discriminator_chart(run, key="train-discriminator")
 
 
 with live:

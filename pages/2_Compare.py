@@ -83,6 +83,10 @@ st.fragment(run_every=0.8 if playing else None)(scrubber)(playing)
 st.download_button("⬇ Evolution as animated GIF", gif_bytes([grids[e] for e in available]),
                    f"{run_id}-evolution.gif", "image/gif", key="gif")
 
+if run.discriminator_epochs():
+    st.subheader("Inside the discriminator")
+    ui.discriminator_chart(run, key="compare-discriminator")
+
 if run.config().ema_halflife:
     st.subheader("Raw and averaged generator")
     st.caption("The run keeps an exponential moving average of G's weights (half-life "
