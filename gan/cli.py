@@ -99,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--n", type=int, default=2000, help="Number of samples, 100..10000 (default 2000).")
     evaluate.add_argument("--seed", type=int, default=0, help="Noise seed (default 0).")
     evaluate.add_argument("--raw", action="store_true", help=RAW_HELP)
+    report = sub.add_parser("report", help="Write the 2019 report's figures for a run into a folder.", description=(
+        "Write DIR/losses.png (the report's Fig. 4: per-epoch losses of D on real, D on fake and G), "
+        "DIR/snapshots.png (its Fig. 5: the grids at epochs 0, 5, 10, ..., 500 that the run has, in one picture) "
+        "and DIR/curves.html (the interactive curves, plotly.js included: opens offline)."))
+    report.add_argument("--run", required=True, help="Run id (see `runs`).")
+    report.add_argument("--out", type=Path, required=True, help="Output folder (created if missing).")
     return parser
 
 
@@ -107,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     store = RunStore(args.runs_dir)
     try:
-        return {"train": cmd_train, "runs": cmd_runs, "sample": cmd_sample, "eval": cmd_eval}[args.command](args, store)
+        commands = {"train": cmd_train, "runs": cmd_runs, "sample": cmd_sample, "eval": cmd_eval, "report": cmd_report}
+        return commands[args.command](args, store)
     except (ConfigError, RunNotFound, FileNotFoundError, ValueError) as exc:
         parser.exit(2, f"python -m gan {args.command}: error: {exc}\n")
 
@@ -225,4 +232,13 @@ def cmd_eval(args, store: RunStore) -> int:
     metrics = evaluate(images, labels=labels.numpy() if labels is not None else None)
     generator = "raw" if args.raw or not run.config().ema_halflife else "average"
     print(json.dumps({"run": run.id, "epoch": epoch, "generator": generator, **metrics}, indent=1))
+    return 0
+
+
+def cmd_report(args, store: RunStore) -> int:
+    from gan.report import report_files  # matplotlib and plotly load only for this command
+
+    for name, data in report_files(store.open(args.run)).items():
+        atomic_write(args.out / name, data)
+        print(f"wrote {args.out / name}")
     return 0
