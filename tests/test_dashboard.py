@@ -385,3 +385,9 @@ def test_compare_and_the_train_view_chart_the_discriminators_outputs_at_every_sn
     (chart,) = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key) or key in str(c.proto.id)]
     figure = json.loads(chart.proto.spec)
     assert [frame["name"] for frame in figure["frames"]] == ["0", "1", "2"]
+
+
+def test_compare_offers_the_reports_three_figures_for_download(finished_run):
+    at = app("pages/2_Compare.py")
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert {"⬇ losses.png", "⬇ snapshots.png", "⬇ curves.html"} <= set(labels)
