@@ -153,35 +153,59 @@ def cmd_train(args, store: RunStore) -> int:
 
 
 class ProgressBar:
-    """One line on stderr: epoch, step, images/s, ETA and the latest losses."""
+    """Progress on stderr: epoch, step, images/s, ETA and the latest losses.
 
-    def __init__(self, stream=sys.stderr, width: int = 24):
-        self.stream, self.width = stream, width
+    On a terminal, one line redrawn in place (carriage returns); anywhere else (a log file, a pipe,
+    CI) plain lines that read well: one per epoch, and one every ``line_seconds`` within a long epoch.
+    """
+
+    def __init__(self, stream=sys.stderr, width: int = 24, *, line_seconds: float = 30.0):
+        self.stream, self.width, self.line_seconds = stream, width, line_seconds
+        self.redraw = stream.isatty()
+        self.last_line = time.monotonic()
+        self.row: dict | None = None  # the latest logged step
 
     def callbacks(self):
-        return [("on_train_start", self.on_train_start), ("on_log", self.on_log), ("on_alarm", self.on_alarm),
-                ("on_train_end", self.on_train_end)]
+        return [("on_train_start", self.on_train_start), ("on_log", self.on_log), ("on_epoch_end", self.on_epoch_end),
+                ("on_alarm", self.on_alarm), ("on_train_end", self.on_train_end)]
 
     def on_train_start(self, trainer):
         self.stream.write(f"training on {trainer.device} ({trainer.accel.describe()})\n")
 
     def on_alarm(self, trainer, alarm):
-        self.stream.write(f"\nALARM {alarm['name']}: {alarm['message']}\n  try: {alarm['advice']}\n")
+        end_of_bar = "\n" if self.redraw else ""
+        self.stream.write(f"{end_of_bar}ALARM {alarm['name']}: {alarm['message']}\n  try: {alarm['advice']}\n")
+
+    def status(self, trainer, row: dict) -> str:
+        c = trainer.config
+        total = c.epochs * c.steps_per_epoch
+        eta = eta_seconds(total - trainer.step, c.batch_size, trainer.images_per_s)
+        return (f"epoch {trainer.epoch + (trainer.batch > 0)}/{c.epochs} step {trainer.step}/{total} "
+                f"{trainer.images_per_s:,.0f} img/s ETA {duration_text(eta)} "
+                f"D(x) {row['d_real']:.2f} D(G(z)) {row['d_fake']:.2f} G {row['g_loss']:.3f}")
 
     def on_log(self, trainer, rows):
-        c, r = trainer.config, rows[-1]
-        total = c.epochs * c.steps_per_epoch
-        done = int(self.width * trainer.step / total)
-        eta = eta_seconds(total - trainer.step, c.batch_size, trainer.images_per_s)
-        self.stream.write(
-            f"\r[{'#' * done}{'.' * (self.width - done)}] epoch {trainer.epoch + (trainer.batch > 0)}/{c.epochs} "
-            f"step {trainer.step}/{total} {trainer.images_per_s:,.0f} img/s ETA {duration_text(eta)} "
-            f"D(x) {r['d_real']:.2f} D(G(z)) {r['d_fake']:.2f} G {r['g_loss']:.3f}  "
-        )
+        self.row = rows[-1]
+        if self.redraw:
+            c = trainer.config
+            done = int(self.width * trainer.step / (c.epochs * c.steps_per_epoch))
+            self.stream.write(f"\r[{'#' * done}{'.' * (self.width - done)}] {self.status(trainer, self.row)}  ")
+            self.stream.flush()
+        elif time.monotonic() - self.last_line >= self.line_seconds:
+            self.write_line(trainer)
+
+    def on_epoch_end(self, trainer):
+        if not self.redraw and self.row is not None:
+            self.write_line(trainer)
+
+    def write_line(self, trainer):
+        self.stream.write(self.status(trainer, self.row) + "\n")
         self.stream.flush()
+        self.last_line = time.monotonic()
 
     def on_train_end(self, trainer, status):
-        self.stream.write("\n")
+        if self.redraw:
+            self.stream.write("\n")
         self.stream.flush()
 
 
