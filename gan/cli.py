@@ -1,4 +1,6 @@
-"""``python -m gan``: train, list runs, sample. Bad arguments exit 2 with one line."""
+"""``python -m gan``: train, list runs, sample, evaluate, draw the report's figures. Bad arguments exit 2
+with one line. torch and everything built on it load after the arguments are parsed: ``--help`` and
+argument errors come at once."""
 
 from __future__ import annotations
 
@@ -10,16 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from gan.config import PRESETS, ConfigError, TrainConfig, field_kind, parse_epochs, preset
 from gan.files import atomic_write
-from gan.images import grid_image, npy_bytes, png_bytes, to_uint8
-from gan.runner import continue_config, execute
-from gan.sampling import sample
-from gan.store import RunNotFound, RunStore
 from gan.timing import duration_text, eta_seconds
-from gan.trainer import TrainControl
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -111,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from gan.store import RunNotFound, RunStore  # torch: only once there is work to do
+
     store = RunStore(args.runs_dir)
     try:
         commands = {"train": cmd_train, "runs": cmd_runs, "sample": cmd_sample, "eval": cmd_eval, "report": cmd_report}
@@ -130,7 +127,10 @@ def _config_from_args(args) -> TrainConfig:
     return preset(args.preset, **overrides)
 
 
-def cmd_train(args, store: RunStore) -> int:
+def cmd_train(args, store) -> int:
+    from gan.runner import continue_config, execute
+    from gan.trainer import TrainControl
+
     if args.continue_run:
         run = store.open(args.continue_run)
         continue_config(run, args.epochs)
@@ -209,7 +209,7 @@ class ProgressBar:
         self.stream.flush()
 
 
-def cmd_runs(args, store: RunStore) -> int:
+def cmd_runs(args, store) -> int:
     infos = store.list()
     if args.json:
         print(json.dumps(infos, indent=1))
@@ -228,7 +228,12 @@ def cmd_runs(args, store: RunStore) -> int:
     return 0
 
 
-def cmd_sample(args, store: RunStore) -> int:
+def cmd_sample(args, store) -> int:
+    import numpy as np
+
+    from gan.images import grid_image, npy_bytes, png_bytes, to_uint8
+    from gan.sampling import sample
+
     if not 1 <= args.n <= 100_000:
         raise ValueError(f"--n must be in [1, 100000], got {args.n}")
     if args.out.suffix not in (".npy", ".png"):
@@ -245,8 +250,9 @@ def cmd_sample(args, store: RunStore) -> int:
     return 0
 
 
-def cmd_eval(args, store: RunStore) -> int:
+def cmd_eval(args, store) -> int:
     from gan.metrics import evaluate  # the classifier loads only for this command
+    from gan.sampling import sample
 
     if not 100 <= args.n <= 10_000:
         raise ValueError(f"--n must be in [100, 10000], got {args.n}")
@@ -259,7 +265,7 @@ def cmd_eval(args, store: RunStore) -> int:
     return 0
 
 
-def cmd_report(args, store: RunStore) -> int:
+def cmd_report(args, store) -> int:
     from gan.report import report_files  # matplotlib and plotly load only for this command
 
     for name, data in report_files(store.open(args.run)).items():
