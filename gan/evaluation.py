@@ -10,6 +10,7 @@ from gan.data import load_mnist, to_training_tensor
 from gan.models.conditioning import NUM_CLASSES
 from gan.trainer import sample_noise
 
+MEMORISATION_SAMPLES = 500  # of the snapshot's samples, measured against all 60,000 training images
 PROBE_SAMPLES = 1000  # real test images, and as many fakes, that D judges at every snapshot
 
 
@@ -26,7 +27,8 @@ class Evaluator:
 
         samples = torch.cat([trainer.generate(z, y) for z, y in _chunks(self.noise, self.labels)])
         labels = self.labels.numpy() if self.labels is not None else None
-        trainer.fire("on_evaluation", epoch=epoch, metrics=evaluate(samples, labels=labels))
+        metrics = evaluate(samples, labels=labels, memorisation_samples=MEMORISATION_SAMPLES)
+        trainer.fire("on_evaluation", epoch=epoch, metrics=metrics)
 
 
 def _chunks(noise, labels, size: int = 1000):

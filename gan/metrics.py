@@ -17,12 +17,18 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from gan.classifier import CLASSES, load_classifier
-from gan.data import load_mnist, to_training_tensor
+from gan.classifier import CLASSES, WEIGHTS_SHA256, load_classifier
+from gan.data import FILES, cache_dir, load_mnist, to_training_tensor
+from gan.files import atomic_write
 
 K_NEIGHBOURS = 3  # Kynkäänniemi et al.'s choice
 CHUNK_ELEMENTS = 2**23  # distance matrices are built in slices of this many entries (64 MB in float64)
@@ -209,11 +215,19 @@ def nearest_training_distance(images: torch.Tensor, train: "torch.Tensor | Train
     _check_images(images)
     x = images.reshape(len(images), -1).cpu().float()
     if isinstance(train, TrainingIndex):
-        distances, indices = zip(*(_indexed_nearest(chunk, train, k) for chunk in x.split(batch)))
-        return torch.cat(distances).double().numpy(), torch.cat(indices).numpy()
-    _check_images(train)
-    flat = train.reshape(len(train), -1).float()
-    distances, indices = zip(*(_nearest(chunk, flat, (flat**2).sum(1), k) for chunk in x.split(batch)))
+        results, indexed = [], True
+        for chunk in x.split(batch):
+            if not indexed:
+                results.append(_nearest(chunk, train.flat, train.coords_sq, k))
+                continue
+            *result, unsettled = _indexed_nearest(chunk, train, k)
+            results.append(result)
+            indexed = unsettled <= len(chunk) // 2  # noise-like queries: the bounds do not help, skip them
+    else:
+        _check_images(train)
+        flat = train.reshape(len(train), -1).float()
+        results = [_nearest(chunk, flat, (flat**2).sum(1), k) for chunk in x.split(batch)]
+    distances, indices = zip(*results)
     return torch.cat(distances).double().numpy(), torch.cat(indices).numpy()
 
 
@@ -241,10 +255,9 @@ def _indexed_nearest(chunk: torch.Tensor, index: TrainingIndex, k: int):
     # float32 rounding in the expanded squares
     margin = 1e-4 * ((coords**2).sum(1) + index.coords_sq.max())
     unsettled = (distances[:, -1] ** 2 > bounds[:, -1] - margin).nonzero().flatten()
-    if len(unsettled):  # rare: measure these rows against every image
-        flat_sq = index.coords_sq  # the coordinates keep each image's squared length
-        distances[unsettled], nearest[unsettled] = _nearest(chunk[unsettled], index.flat, flat_sq, k)
-    return distances, nearest
+    if len(unsettled):  # measure these rows against every image (coords_sq: each image's squared length)
+        distances[unsettled], nearest[unsettled] = _nearest(chunk[unsettled], index.flat, index.coords_sq, k)
+    return distances, nearest, len(unsettled)
 
 
 @functools.lru_cache(maxsize=1)
@@ -253,24 +266,74 @@ def _train_index() -> TrainingIndex:
     return TrainingIndex(to_training_tensor(load_mnist("train")[0]))
 
 
+# -- what real digits score: computed once, then read from disk ---------------------------------------
+CACHE_VERSION = 1  # bump when what the cached statistics mean changes
+
+
+def _cache_path(name: str, suffix: str, *parts) -> Path:
+    """A cache file named by everything its content depends on: the classifier's weights, the MNIST files
+    (both verified against these hashes when they load), the statistic and its parameters."""
+    key = "|".join(map(str, (CACHE_VERSION, WEIGHTS_SHA256, *sorted(FILES.values()), name, *parts)))
+    return cache_dir() / "metrics" / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:20]}{suffix}"
+
+
+def _disk_cached(path: Path, compute, encode, decode):
+    """``decode`` of the file at ``path``; if it is missing or unreadable, ``compute()``, written there."""
+    try:
+        return decode(path.read_bytes())
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # missing, damaged, an older layout
+        pass
+    value = compute()
+    try:
+        atomic_write(path, encode(value))
+    except OSError:
+        pass  # a read-only cache only costs time
+    return value
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _npz_arrays(data: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as archive:  # zip CRCs catch a damaged file
+        return {name: archive[name] for name in archive.files}
+
+
+def _cached_arrays(name: str, compute, *parts) -> dict[str, np.ndarray]:
+    return _disk_cached(_cache_path(name, ".npz", *parts), compute, _npz_bytes, _npz_arrays)
+
+
 @functools.lru_cache(maxsize=1)
-def _test_set() -> tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
-    images, labels = load_mnist("test")
-    images = to_training_tensor(images)
-    return (images, labels, *classifier_features(images))
+def _test_images() -> torch.Tensor:
+    return to_training_tensor(load_mnist("test")[0])
+
+
+def _test_features() -> dict[str, np.ndarray]:
+    def compute():
+        features, probs = classifier_features(_test_images())
+        return {"features": features, "probs": probs}
+
+    return _cached_arrays("test-features", compute)
 
 
 @functools.lru_cache(maxsize=4)
 def _reference(n_reference: int, seed: int) -> dict:
     """Statistics of the test set (a seeded subset when n_reference < 10,000) that every score compares with."""
-    _, _, features, _ = _test_set()
+    features = _test_features()["features"]
     if not 2 <= n_reference <= len(features):
         raise ValueError(f"n_reference must be between 2 and {len(features)}, got {n_reference}")
     if n_reference < len(features):
         features = features[np.sort(np.random.default_rng(seed).choice(len(features), n_reference, replace=False))]
-    mu, cov = _gaussian(features)
-    unit = _unit(features)
-    return {"features": features, "mu": mu, "cov": cov, "unit": unit, "radii": _knn_radii(unit, K_NEIGHBOURS)}
+
+    def compute():
+        mu, cov = _gaussian(features)
+        return {"mu": mu, "cov": cov, "radii": _knn_radii(_unit(features), K_NEIGHBOURS).numpy()}
+
+    stats = _cached_arrays("reference", compute, n_reference, seed)
+    return {**stats, "features": features, "unit": _unit(features), "radii": torch.from_numpy(stats["radii"])}
 
 
 def _scores(features, probs, labels, reference, seed) -> dict:
@@ -290,8 +353,10 @@ def _scores(features, probs, labels, reference, seed) -> dict:
     }
 
 
-def _distance_summary(distances: np.ndarray) -> dict:
+def _distance_summary(images: torch.Tensor) -> dict:
+    distances = nearest_training_distance(images, _train_index())[0][:, 0]
     return {
+        "nearest_train_samples": len(distances),
         "nearest_train_distance_mean": float(distances.mean()),
         "nearest_train_distance_median": float(np.median(distances)),
         "nearest_train_distance_min": float(distances.min()),
@@ -299,29 +364,39 @@ def _distance_summary(distances: np.ndarray) -> dict:
 
 
 @functools.lru_cache(maxsize=8)
-def _real_scores(n: int, n_reference: int, seed: int) -> dict:
+def _real_scores(n: int, n_reference: int, seed: int, memorisation_samples: int) -> dict:
     """The scores of n real training images, with their true labels as the 'requested' ones."""
-    train_images, train_labels = load_mnist("train")
-    pick = torch.from_numpy(np.random.default_rng(seed).choice(len(train_images), n, replace=False))
-    images = to_training_tensor(train_images[pick])
-    scores = _scores(*classifier_features(images), train_labels[pick].numpy(), _reference(n_reference, seed), seed)
-    # a training image's nearest training image is itself: held-out test digits give the honest scale
-    test_images = _test_set()[0]
-    test_images = test_images[np.random.default_rng(seed).choice(len(test_images), min(n, len(test_images)),
-                                                                 replace=False)]
-    scores.update(_distance_summary(nearest_training_distance(test_images, _train_index())[0][:, 0]))
-    return scores
+
+    def compute() -> dict:
+        train_images, train_labels = load_mnist("train")
+        pick = torch.from_numpy(np.random.default_rng(seed).choice(len(train_images), n, replace=False))
+        images = to_training_tensor(train_images[pick])
+        scores = _scores(*classifier_features(images), train_labels[pick].numpy(), _reference(n_reference, seed), seed)
+        # a training image's nearest training image is itself: held-out test digits give the honest scale
+        test_images = _test_images()
+        test_images = test_images[np.random.default_rng(seed).choice(len(test_images), min(n, len(test_images)),
+                                                                     replace=False)]
+        scores.update(_distance_summary(test_images[:memorisation_samples]))
+        return scores
+
+    path = _cache_path("real-scores", ".json", n, n_reference, seed, memorisation_samples)
+    return _disk_cached(path, compute, lambda scores: json.dumps(scores).encode(), json.loads)
 
 
-def evaluate(images: torch.Tensor, *, labels=None, n_reference: int = 10_000, seed: int = 0) -> dict:
+def evaluate(images: torch.Tensor, *, labels=None, n_reference: int = 10_000, seed: int = 0,
+             memorisation_samples: int | None = None) -> dict:
     """Every score above as JSON-ready floats and lists, plus ``"real"``: the same for real digits.
 
     ``labels``: the digits a conditional generator was asked for (None: unconditional). Reference
-    statistics come from ``n_reference`` test images. ``"real"`` scores as many training images
-    (their nearest training distance: test images) and is cached per process per sample count.
+    statistics come from ``n_reference`` test images. The nearest training distances are measured for
+    the first ``memorisation_samples`` images (None: all; the search over 60,000 training images is
+    the costliest score). ``"real"`` scores as many training images (their nearest training distance:
+    test images); it and the test set's statistics are computed once and then read from a cache on disk
+    (``$GAN_CACHE_DIR/metrics``), keyed by the classifier's and the data's hashes.
     """
+    memorisation_samples = len(images) if memorisation_samples is None else min(memorisation_samples, len(images))
     features, probs = classifier_features(images)
     scores = _scores(features, probs, labels, _reference(n_reference, seed), seed)
-    scores.update(_distance_summary(nearest_training_distance(images, _train_index())[0][:, 0]))
-    scores["real"] = copy.deepcopy(_real_scores(len(images), n_reference, seed))
+    scores.update(_distance_summary(images[:memorisation_samples]))
+    scores["real"] = copy.deepcopy(_real_scores(len(images), n_reference, seed, memorisation_samples))
     return scores
