@@ -96,6 +96,16 @@ def test_kernel_distance_is_deterministic_given_the_seed(test_scores, noise_scor
     assert runs[0] == runs[1] != runs[2]
 
 
+def test_kernel_distance_against_a_second_reference_of_the_same_shape_is_not_the_firsts():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 16)), rng.normal(size=(500, 16))
+    metrics._WITHIN_REFERENCE.clear()
+    fresh = metrics.kernel_distance(a, b + 1, subsets=5, subset_size=100)
+    metrics._WITHIN_REFERENCE.clear()
+    metrics.kernel_distance(a, b, subsets=5, subset_size=100)  # its within-reference sums are kept
+    assert metrics.kernel_distance(a, b + 1, subsets=5, subset_size=100) == fresh
+
+
 def test_real_training_digits_have_high_precision_and_recall_against_the_test_set(test_scores):
     train_images = to_training_tensor(load_mnist("train")[0][:2000])
     precision, recall = metrics.precision_recall(test_scores[0], metrics.classifier_features(train_images)[0])
