@@ -188,94 +188,32 @@ def conditional_accuracy(probs: np.ndarray, requested_labels) -> float:
     return float((probs.argmax(1) == np.asarray(requested_labels)).mean())
 
 
-class TrainingIndex:
-    """Training images prepared for fast exact nearest-neighbour search (``nearest_training_distance``).
-
-    Each image gets ``dims`` coordinates in the principal subspace of the first ``basis_rows`` images and
-    one more: the length of its part outside that subspace. The Euclidean distance between two such
-    coordinate vectors is a lower bound of the pixel distance (the projection shrinks distances, and
-    ||Qa - Qb|| >= | ||Qa|| - ||Qb|| |), so ranking by it and measuring only the closest candidates exactly
-    finds the true nearest images; for digit-like queries almost always among the first candidates (a query
-    whose candidates cannot be certified, such as noise, is measured against every image).
-    """
-
-    def __init__(self, train_images: torch.Tensor, *, dims: int = 128, basis_rows: int = 10_000):
-        _check_images(train_images)
-        self.flat = train_images.reshape(len(train_images), -1).float()
-        sample = self.flat[:basis_rows]
-        centred = sample - sample.mean(0)
-        self.basis = torch.linalg.eigh(centred.T @ centred).eigenvectors[:, -dims:].contiguous()  # largest last
-        self.coords = self.coordinates(self.flat)
-        self.coords_sq = (self.coords**2).sum(1)
-
-    def coordinates(self, flat: torch.Tensor) -> torch.Tensor:
-        projected = flat @ self.basis
-        outside = ((flat**2).sum(1) - (projected**2).sum(1)).clamp_min(0).sqrt()
-        return torch.cat([projected, outside[:, None]], 1)
-
-
-SEARCH_CANDIDATES = 128  # images per query measured exactly in the indexed search (fewer: more rows fall back)
-
-
-def nearest_training_distance(images: torch.Tensor, train: "torch.Tensor | TrainingIndex", k: int = 1,
+def nearest_training_distance(images: torch.Tensor, train_images: torch.Tensor, k: int = 1,
                               batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Pixel-space L2 distances (N, k) to the k nearest training images, nearest first, and their indices.
 
-    ``images`` as float (N, 1, 28, 28) in [-1, 1]; ``train`` the same, or a :class:`TrainingIndex` of them
-    (faster when it is reused; the same answer). The maximum distance is 2 * 28 = 56.
+    Both sets as float (N, 1, 28, 28) in [-1, 1]. The maximum distance is 2 * 28 = 56.
     """
     _check_images(images)
-    x = images.reshape(len(images), -1).cpu().float()
-    if isinstance(train, TrainingIndex):
-        results, indexed = [], True
-        for chunk in x.split(batch):
-            if not indexed:
-                results.append(_nearest(chunk, train.flat, train.coords_sq, k))
-                continue
-            *result, unsettled = _indexed_nearest(chunk, train, k)
-            results.append(result)
-            indexed = unsettled <= len(chunk) // 2  # noise-like queries: the bounds do not help, skip them
-    else:
-        _check_images(train)
-        flat = train.reshape(len(train), -1).float()
-        results = [_nearest(chunk, flat, (flat**2).sum(1), k) for chunk in x.split(batch)]
-    distances, indices = zip(*results)
+    _check_images(train_images)
+    x, train = images.reshape(len(images), -1).cpu().float(), train_images.reshape(len(train_images), -1).float()
+    train_sq = (train**2).sum(1)
+    distances, indices = [], []
+    for chunk in x.split(batch):
+        # ||a - b||² = ||a||² + ||b||² - 2 a·b: one matmul per chunk ranks the candidates (||a||² is
+        # constant per row), then the chosen ones are measured exactly, so a copy scores exactly 0
+        nearest = torch.addmm(train_sq, chunk, train.T, alpha=-2).topk(k, dim=1, largest=False).indices
+        exact = (chunk[:, None, :] - train[nearest]).norm(dim=2)
+        exact, order = exact.sort(dim=1)
+        distances.append(exact)
+        indices.append(nearest.gather(1, order))
     return torch.cat(distances).double().numpy(), torch.cat(indices).numpy()
 
 
-def _nearest(chunk: torch.Tensor, train: torch.Tensor, train_sq: torch.Tensor, k: int):
-    # ||a - b||² = ||a||² + ||b||² - 2 a·b: one matmul per chunk ranks the candidates (||a||² is
-    # constant per row), then the chosen ones are measured exactly, so a copy scores exactly 0
-    nearest = torch.addmm(train_sq, chunk, train.T, alpha=-2).topk(k, dim=1, largest=False).indices
-    return _measured(chunk, train, nearest)
-
-
-def _measured(chunk: torch.Tensor, train: torch.Tensor, candidates: torch.Tensor):
-    """Exact distances to each row's candidates, nearest first, and the candidates in that order."""
-    exact, order = (chunk[:, None, :] - train[candidates]).norm(dim=2).sort(dim=1)
-    return exact, candidates.gather(1, order)
-
-
-def _indexed_nearest(chunk: torch.Tensor, index: TrainingIndex, k: int):
-    coords = index.coordinates(chunk)
-    lower_sq = torch.addmm(index.coords_sq, coords, index.coords.T, alpha=-2).add_((coords**2).sum(1, keepdim=True))
-    m = min(max(SEARCH_CANDIDATES, k), len(index.flat) - 1)
-    bounds, candidates = lower_sq.topk(m + 1, dim=1, largest=False)
-    distances, nearest = _measured(chunk, index.flat, candidates[:, :m])
-    distances, nearest = distances[:, :k], nearest[:, :k]
-    # a row is settled when its k-th distance is below every other image's lower bound; the margin covers
-    # float32 rounding in the expanded squares
-    margin = 1e-4 * ((coords**2).sum(1) + index.coords_sq.max())
-    unsettled = (distances[:, -1] ** 2 > bounds[:, -1] - margin).nonzero().flatten()
-    if len(unsettled):  # measure these rows against every image (coords_sq: each image's squared length)
-        distances[unsettled], nearest[unsettled] = _nearest(chunk[unsettled], index.flat, index.coords_sq, k)
-    return distances, nearest, len(unsettled)
-
-
 @functools.lru_cache(maxsize=1)
-def _train_index() -> TrainingIndex:
+def _train_images() -> torch.Tensor:
     # 188 MB of float32 kept for the process: converting 60,000 images per call would cost more than the search
-    return TrainingIndex(to_training_tensor(load_mnist("train")[0]))
+    return to_training_tensor(load_mnist("train")[0])
 
 
 # -- what real digits score: computed once, then read from disk ---------------------------------------
@@ -366,7 +304,7 @@ def _scores(features, probs, labels, reference, seed) -> dict:
 
 
 def _distance_summary(images: torch.Tensor) -> dict:
-    distances = nearest_training_distance(images, _train_index())[0][:, 0]
+    distances = nearest_training_distance(images, _train_images())[0][:, 0]
     return {
         "nearest_train_samples": len(distances),
         "nearest_train_distance_mean": float(distances.mean()),

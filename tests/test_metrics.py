@@ -158,21 +158,6 @@ def test_nearest_training_images_of_unseen_digits_are_the_true_nearest_ones(test
     assert np.allclose(distances, brute.values.numpy(), atol=1e-4) and np.all(distances > 0)
 
 
-@pytest.fixture(scope="module")
-def train_index():
-    return metrics.TrainingIndex(to_training_tensor(load_mnist("train")[0]))
-
-
-@pytest.mark.parametrize("queries", ["test digits", "noise", "training digits"])
-def test_the_indexed_search_finds_exactly_what_the_full_search_finds(train_index, test_set, noise, queries):
-    x = {"test digits": test_set[0][:300], "noise": noise[:300],
-         "training digits": to_training_tensor(load_mnist("train")[0][:300])}[queries]
-    indexed = metrics.nearest_training_distance(x, train_index, k=3)
-    full = metrics.nearest_training_distance(x, train_index.flat.reshape(-1, 1, 28, 28), k=3)
-    assert np.array_equal(indexed[1], full[1])
-    np.testing.assert_allclose(indexed[0], full[0], atol=1e-5)
-
-
 def test_evaluate_reports_json_ready_scores_with_the_real_scale_beside_them(noise):
     report = metrics.evaluate(noise[:500], labels=torch.zeros(500, dtype=torch.long))
     json.dumps(report)  # plain floats, ints and lists only
