@@ -391,3 +391,18 @@ def test_compare_offers_the_reports_three_figures_for_download(finished_run):
     at = app("pages/2_Compare.py")
     labels = [b.proto.label for b in at.get("download_button")]
     assert {"⬇ losses.png", "⬇ snapshots.png", "⬇ curves.html"} <= set(labels)
+
+
+def test_the_train_views_discriminator_chart_is_rebuilt_only_when_a_snapshot_is_added(finished_run, monkeypatch):
+    from gan.store import Run
+
+    reads = []
+    outputs = Run.discriminator_outputs
+    monkeypatch.setattr(Run, "discriminator_outputs", lambda run: (reads.append(run.id), outputs(run))[1])
+    at = app("pages/1_Train.py")
+    at.run()
+    assert len(reads) == 1  # the second refresh reused the figure
+    snapshots = finished_run.path / "snapshots"
+    (snapshots / "epoch-0003-discriminator.json").write_bytes((snapshots / "epoch-0002-discriminator.json").read_bytes())
+    at.run()
+    assert len(reads) == 2
