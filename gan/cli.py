@@ -1,6 +1,6 @@
 """``python -m gan``: train, list runs, sample, evaluate, draw the report's figures. Bad arguments exit 2
 with one line. torch and everything built on it load after the arguments are parsed: ``--help`` and
-argument errors come at once."""
+malformed arguments are answered at once."""
 
 from __future__ import annotations
 

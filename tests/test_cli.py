@@ -203,3 +203,19 @@ def test_sample_uses_the_average_of_an_ema_run_and_raw_asks_for_the_raw_generato
     G, config = load_generator(RunStore().open(info["id"]))
     expected = generate(G, noise_from_seed(config, 0, 16))
     assert np.array_equal(average, ((expected.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy().reshape(-1, 28, 28))
+
+
+def test_help_and_malformed_arguments_are_answered_without_loading_torch():
+    script = ("import sys, runpy\n"
+              "sys.argv = ['gan', *sys.argv[1:]]\n"
+              "try:\n    runpy.run_module('gan', run_name='__main__')\n"
+              "except SystemExit:\n    pass\n"
+              "print('torch' in sys.modules, file=sys.stderr)")
+    for args in (["--help"], ["train", "--help"], ["train", "--epochs", "many"]):
+        out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True)
+        assert out.stderr.splitlines()[-1] == "False", (args, out.stderr)
+
+
+def test_the_packages_torch_backed_names_load_on_first_use():
+    script = "import sys, gan; before = 'torch' in sys.modules; gan.Trainer; print(before, 'torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", script], capture_output=True, text=True).stdout.split() == ["False", "True"]
