@@ -261,18 +261,14 @@ def _test_images() -> torch.Tensor:
     return to_training_tensor(load_mnist("test")[0])
 
 
-def _test_features() -> dict[str, np.ndarray]:
-    def compute():
-        features, probs = classifier_features(_test_images())
-        return {"features": features, "probs": probs}
-
-    return _cached_arrays("test-features", compute)
+def _test_features() -> np.ndarray:
+    return _cached_arrays("test-features", lambda: {"features": classifier_features(_test_images())[0]})["features"]
 
 
 @functools.lru_cache(maxsize=4)
 def _reference(n_reference: int, seed: int) -> dict:
     """Statistics of the test set (a seeded subset when n_reference < 10,000) that every score compares with."""
-    features = _test_features()["features"]
+    features = _test_features()
     if not 2 <= n_reference <= len(features):
         raise ValueError(f"n_reference must be between 2 and {len(features)}, got {n_reference}")
     if n_reference < len(features):
