@@ -34,8 +34,8 @@ for row in range(0, min(len(infos), 8), 4):
             if info["status"] == "damaged":
                 st.caption(info["message"])
                 continue
-            grid, epoch = ui.latest_grid(store.open(info["id"]))
+            grid = ui.live_grid(store.open(info["id"]), None)  # the newest snapshot's PNG file, as stored
             if grid is not None:
-                st.image(grid, caption=f"epoch {epoch}", width="stretch")
+                st.image(grid[0], caption=f"epoch {grid[2]}", width="stretch")
 if len(infos) > 8:
     st.page_link("pages/4_Runs.py", label=f"All {len(infos)} runs", icon="🗂️")

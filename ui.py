@@ -369,7 +369,7 @@ SECTIONS = {
     "Model": ("family", "loss", "conditional", "noise", "noise_dim", "hidden", "dense", "leaky_slope", "dropout"),
     "Training": ("epochs", "batch_size", "lr_g", "lr_d", "real_label", "d_steps", "gp_weight", "ema_halflife",
                  "spectral_norm"),
-    "Advanced": ("beta1_g", "beta2_g", "beta1_d", "beta2_d", "ema_rampup", "train_images", "seed", "device",
+    "Advanced": ("beta1_g", "beta2_g", "beta1_d", "beta2_d", "ema_rampup", "train_split", "train_images", "seed", "device",
                  "snapshot_epochs", "grid_size", "eval_samples", "checkpoint_every", "data_dir"),
 }
 # widget bounds tighter than the config allows, where a slider needs them; None: a number box
@@ -529,6 +529,75 @@ def histogram_figure(metrics: dict, epoch: int) -> go.Figure:
     return _layout(fig, title=f"Digits the classifier sees at epoch {epoch} ({metrics['classes_covered']} classes, "
                               f"entropy {metrics['label_entropy']:.2f} of 2.30)", y_title="% of samples",
                    revision="histogram", height=360)
+
+
+# -- inside the discriminator ------------------------------------------------------------------
+D_BINS = 40
+
+
+def _d_bins(outputs: dict[int, dict]) -> np.ndarray:
+    """Bin edges shared by every epoch: [0, 1] for probabilities, the scores' whole range otherwise."""
+    if next(iter(outputs.values()))["output"] == "probability":
+        return np.linspace(0, 1, D_BINS + 1)
+    values = np.concatenate([np.r_[o["real"], o["fake"]] for o in outputs.values()])
+    low, high = float(values.min()), float(values.max())
+    return np.linspace(low, high if high > low else low + 1, D_BINS + 1)
+
+
+def _d_bars(snapshot: dict, edges: np.ndarray) -> list[go.Bar]:
+    centres, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
+    bars = []
+    for side, label, color in (("real", "real test images", COLORS["d_real"]), ("fake", "fakes (fixed noise)", COLORS["d_fake"])):
+        counts, _ = np.histogram(np.clip(snapshot[side], edges[0], edges[-1]), bins=edges)
+        bars.append(go.Bar(x=centres, y=100 * counts / max(counts.sum(), 1), width=width, name=label, marker_color=color,
+                           opacity=0.6, hovertemplate="%{x:.3g}: %{y:.1f}%<extra>" + label + "</extra>"))
+    return bars
+
+
+def discriminator_figure(outputs: dict[int, dict]) -> go.Figure:
+    """Histograms of D's outputs on real and fake images, one frame per snapshot epoch, with a slider
+    (and Play) to scrub through training; a dashed line at 0.5 where D's output is a probability.
+    Epochs whose output kind differs from the latest one's (a fork that changed the loss) are left out."""
+    kind = outputs[max(outputs)]["output"]
+    outputs = {e: o for e, o in sorted(outputs.items()) if o["output"] == kind}
+    edges = _d_bins(outputs)
+    frames = [go.Frame(data=_d_bars(o, edges), name=str(e)) for e, o in outputs.items()]
+    fig = go.Figure(data=frames[-1].data, frames=frames)
+    animate = dict(mode="immediate", frame=dict(duration=400, redraw=True), transition=dict(duration=0))
+    fig.update_layout(
+        barmode="overlay", height=380, margin=dict(l=10, r=10, t=40, b=10), uirevision="discriminator",
+        title="Inside the discriminator: its outputs on real and fake images",
+        xaxis=dict(title="D's probability that the image is real" if kind == "probability" else "critic's score",
+                   range=[edges[0], edges[-1]]),
+        yaxis=dict(title="% of images", range=[0, max(max(b.y) for f in frames for b in f.data) * 1.05]),
+        legend=dict(orientation="h", y=-0.3),
+        sliders=[dict(active=len(frames) - 1, currentvalue=dict(prefix="epoch "), pad=dict(t=40), steps=[
+            dict(label=f.name, method="animate", args=[[f.name], {**animate, "frame": dict(duration=0, redraw=True)}])
+            for f in frames])],
+        updatemenus=[dict(type="buttons", showactive=False, x=0, y=-0.3, xanchor="right", buttons=[
+            dict(label="▶ Play", method="animate", args=[None, {**animate, "fromcurrent": True}])])],
+    )
+    if kind == "probability":
+        fig.add_vline(x=0.5, line_dash="dash", line_color="black", annotation_text="0.5: D cannot tell")
+    return fig
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _discriminator_figure(run_path: str, epochs: tuple[int, ...]) -> go.Figure:
+    return discriminator_figure(Run(Path(run_path)).discriminator_outputs())
+
+
+def discriminator_chart(run: Run, *, key: str) -> None:
+    """The discriminator figure of ``run``, built once per new snapshot for every tab (the live view
+    draws it at every refresh)."""
+    epochs = tuple(run.discriminator_epochs())
+    if not epochs:
+        return
+    fig = _discriminator_figure(str(run.path), epochs)
+    st.plotly_chart(fig, key=key, config={"displaylogo": False})
+    st.caption("The same 1,000 test digits and 1,000 fakes from fixed noise at every snapshot, judged by D in eval "
+               "mode. Drag the slider or press Play: as G improves, the two distributions close in on each other"
+               + (" around 0.5." if fig.layout.shapes else "."))
 
 
 def show_alarms(events: list[dict]) -> None:

@@ -2,14 +2,22 @@
 
 Plain Python: usable from scripts, notebooks and the CLI (``python -m gan``); the Streamlit
 dashboard is built on top of it and nothing here imports Streamlit.
+
+The config loads at once; everything that needs torch loads on first use (``gan.Trainer``), so
+``python -m gan --help`` and the config's validation start without it.
 """
 
-from gan.config import PRESETS, ConfigError, TrainConfig, preset
-from gan.runner import JobRunner, Progress, execute
-from gan.store import Run, RunStore
-from gan.trainer import Trainer, TrainControl
+import importlib
 
-__all__ = [
-    "PRESETS", "ConfigError", "TrainConfig", "preset", "JobRunner", "Progress", "execute",
-    "Run", "RunStore", "Trainer", "TrainControl",
-]
+from gan.config import PRESETS, ConfigError, TrainConfig, preset
+
+_LAZY = {"JobRunner": "gan.runner", "Progress": "gan.runner", "execute": "gan.runner", "Run": "gan.store",
+         "RunStore": "gan.store", "Trainer": "gan.trainer", "TrainControl": "gan.trainer"}
+
+__all__ = ["PRESETS", "ConfigError", "TrainConfig", "preset", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'gan' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)

@@ -1,4 +1,6 @@
-"""``python -m gan``: train, list runs, sample. Bad arguments exit 2 with one line."""
+"""``python -m gan``: train, list runs, sample, evaluate, draw the report's figures. Bad arguments exit 2
+with one line. torch and everything built on it load after the arguments are parsed: ``--help`` and
+malformed arguments are answered at once."""
 
 from __future__ import annotations
 
@@ -10,16 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from gan.config import PRESETS, ConfigError, TrainConfig, field_kind, parse_epochs, preset
 from gan.files import atomic_write
-from gan.images import grid_image, npy_bytes, png_bytes, to_uint8
-from gan.runner import continue_config, execute
-from gan.sampling import sample
-from gan.store import RunNotFound, RunStore
 from gan.timing import duration_text, eta_seconds
-from gan.trainer import TrainControl
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -99,15 +94,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--n", type=int, default=2000, help="Number of samples, 100..10000 (default 2000).")
     evaluate.add_argument("--seed", type=int, default=0, help="Noise seed (default 0).")
     evaluate.add_argument("--raw", action="store_true", help=RAW_HELP)
+    report = sub.add_parser("report", help="Write the 2019 report's figures for a run into a folder.", description=(
+        "Write DIR/losses.png (the report's Fig. 4: per-epoch losses of D on real, D on fake and G), "
+        "DIR/snapshots.png (its Fig. 5: the grids at epochs 0, 5, 10, ..., 500 that the run has, in one picture) "
+        "and DIR/curves.html (the interactive curves, plotly.js included: opens offline)."))
+    report.add_argument("--run", required=True, help="Run id (see `runs`).")
+    report.add_argument("--out", type=Path, required=True, help="Output folder (created if missing).")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from gan.store import RunNotFound, RunStore  # torch: only once there is work to do
+
     store = RunStore(args.runs_dir)
     try:
-        return {"train": cmd_train, "runs": cmd_runs, "sample": cmd_sample, "eval": cmd_eval}[args.command](args, store)
+        commands = {"train": cmd_train, "runs": cmd_runs, "sample": cmd_sample, "eval": cmd_eval, "report": cmd_report}
+        return commands[args.command](args, store)
     except (ConfigError, RunNotFound, FileNotFoundError, ValueError) as exc:
         parser.exit(2, f"python -m gan {args.command}: error: {exc}\n")
 
@@ -123,7 +127,10 @@ def _config_from_args(args) -> TrainConfig:
     return preset(args.preset, **overrides)
 
 
-def cmd_train(args, store: RunStore) -> int:
+def cmd_train(args, store) -> int:
+    from gan.runner import continue_config, execute
+    from gan.trainer import TrainControl
+
     if args.continue_run:
         run = store.open(args.continue_run)
         continue_config(run, args.epochs)
@@ -146,39 +153,63 @@ def cmd_train(args, store: RunStore) -> int:
 
 
 class ProgressBar:
-    """One line on stderr: epoch, step, images/s, ETA and the latest losses."""
+    """Progress on stderr: epoch, step, images/s, ETA and the latest losses.
 
-    def __init__(self, stream=sys.stderr, width: int = 24):
-        self.stream, self.width = stream, width
+    On a terminal, one line redrawn in place (carriage returns); anywhere else (a log file, a pipe,
+    CI) plain lines that read well: one per epoch, and one every ``line_seconds`` within a long epoch.
+    """
+
+    def __init__(self, stream=sys.stderr, width: int = 24, *, line_seconds: float = 30.0):
+        self.stream, self.width, self.line_seconds = stream, width, line_seconds
+        self.redraw = stream.isatty()
+        self.last_line = time.monotonic()
+        self.row: dict | None = None  # the latest logged step
 
     def callbacks(self):
-        return [("on_train_start", self.on_train_start), ("on_log", self.on_log), ("on_alarm", self.on_alarm),
-                ("on_train_end", self.on_train_end)]
+        return [("on_train_start", self.on_train_start), ("on_log", self.on_log), ("on_epoch_end", self.on_epoch_end),
+                ("on_alarm", self.on_alarm), ("on_train_end", self.on_train_end)]
 
     def on_train_start(self, trainer):
         self.stream.write(f"training on {trainer.device} ({trainer.accel.describe()})\n")
 
     def on_alarm(self, trainer, alarm):
-        self.stream.write(f"\nALARM {alarm['name']}: {alarm['message']}\n  try: {alarm['advice']}\n")
+        end_of_bar = "\n" if self.redraw else ""
+        self.stream.write(f"{end_of_bar}ALARM {alarm['name']}: {alarm['message']}\n  try: {alarm['advice']}\n")
+
+    def status(self, trainer, row: dict) -> str:
+        c = trainer.config
+        total = c.epochs * c.steps_per_epoch
+        eta = eta_seconds(total - trainer.step, c.batch_size, trainer.images_per_s)
+        return (f"epoch {trainer.epoch + (trainer.batch > 0)}/{c.epochs} step {trainer.step}/{total} "
+                f"{trainer.images_per_s:,.0f} img/s ETA {duration_text(eta)} "
+                f"D(x) {row['d_real']:.2f} D(G(z)) {row['d_fake']:.2f} G {row['g_loss']:.3f}")
 
     def on_log(self, trainer, rows):
-        c, r = trainer.config, rows[-1]
-        total = c.epochs * c.steps_per_epoch
-        done = int(self.width * trainer.step / total)
-        eta = eta_seconds(total - trainer.step, c.batch_size, trainer.images_per_s)
-        self.stream.write(
-            f"\r[{'#' * done}{'.' * (self.width - done)}] epoch {trainer.epoch + (trainer.batch > 0)}/{c.epochs} "
-            f"step {trainer.step}/{total} {trainer.images_per_s:,.0f} img/s ETA {duration_text(eta)} "
-            f"D(x) {r['d_real']:.2f} D(G(z)) {r['d_fake']:.2f} G {r['g_loss']:.3f}  "
-        )
+        self.row = rows[-1]
+        if self.redraw:
+            c = trainer.config
+            done = int(self.width * trainer.step / (c.epochs * c.steps_per_epoch))
+            self.stream.write(f"\r[{'#' * done}{'.' * (self.width - done)}] {self.status(trainer, self.row)}  ")
+            self.stream.flush()
+        elif time.monotonic() - self.last_line >= self.line_seconds:
+            self.write_line(trainer)
+
+    def on_epoch_end(self, trainer):
+        if not self.redraw and self.row is not None:
+            self.write_line(trainer)
+
+    def write_line(self, trainer):
+        self.stream.write(self.status(trainer, self.row) + "\n")
         self.stream.flush()
+        self.last_line = time.monotonic()
 
     def on_train_end(self, trainer, status):
-        self.stream.write("\n")
+        if self.redraw:
+            self.stream.write("\n")
         self.stream.flush()
 
 
-def cmd_runs(args, store: RunStore) -> int:
+def cmd_runs(args, store) -> int:
     infos = store.list()
     if args.json:
         print(json.dumps(infos, indent=1))
@@ -197,7 +228,12 @@ def cmd_runs(args, store: RunStore) -> int:
     return 0
 
 
-def cmd_sample(args, store: RunStore) -> int:
+def cmd_sample(args, store) -> int:
+    import numpy as np
+
+    from gan.images import grid_image, npy_bytes, png_bytes, to_uint8
+    from gan.sampling import sample
+
     if not 1 <= args.n <= 100_000:
         raise ValueError(f"--n must be in [1, 100000], got {args.n}")
     if args.out.suffix not in (".npy", ".png"):
@@ -214,8 +250,9 @@ def cmd_sample(args, store: RunStore) -> int:
     return 0
 
 
-def cmd_eval(args, store: RunStore) -> int:
+def cmd_eval(args, store) -> int:
     from gan.metrics import evaluate  # the classifier loads only for this command
+    from gan.sampling import sample
 
     if not 100 <= args.n <= 10_000:
         raise ValueError(f"--n must be in [100, 10000], got {args.n}")
@@ -225,4 +262,13 @@ def cmd_eval(args, store: RunStore) -> int:
     metrics = evaluate(images, labels=labels.numpy() if labels is not None else None)
     generator = "raw" if args.raw or not run.config().ema_halflife else "average"
     print(json.dumps({"run": run.id, "epoch": epoch, "generator": generator, **metrics}, indent=1))
+    return 0
+
+
+def cmd_report(args, store) -> int:
+    from gan.report import report_files  # matplotlib and plotly load only for this command
+
+    for name, data in report_files(store.open(args.run)).items():
+        atomic_write(args.out / name, data)
+        print(f"wrote {args.out / name}")
     return 0

@@ -15,6 +15,12 @@ from typing import Any
 # The 2019 report's sample schedule
 REPORT_SNAPSHOT_EPOCHS = (0, 5, 10, 20, 40, 60, 80, 100, 200, 300, 400, 500)
 MNIST_TRAIN_SIZE = 60_000
+# which images of the MNIST training file a run trains on: name -> (first, one past the last)
+TRAIN_SPLITS = {
+    "all": (0, MNIST_TRAIN_SIZE),
+    # TensorFlow's input_data.read_data_sets (the report's loader) keeps the first 5,000 for validation
+    "tf-55k": (5_000, MNIST_TRAIN_SIZE),
+}
 
 
 class ConfigError(ValueError):
@@ -66,8 +72,13 @@ class TrainConfig:
     )
     d_steps: int = _spec(1, "Discriminator (critic) updates per generator update; WGAN-GP wants about 5.", low=1, high=10)
     gp_weight: float = _spec(10.0, "Weight of WGAN-GP's gradient penalty, which keeps the critic 1-Lipschitz.", low=0.0, high=100.0)
+    train_split: str = _spec(
+        "all", "Which images of the MNIST training file to train on: all 60,000, or tf-55k, TensorFlow's "
+        "mnist.train (images 5,000 to 59,999; the first 5,000 are its validation set), as the report trained.",
+        choices=tuple(TRAIN_SPLITS),
+    )
     train_images: int = _spec(
-        MNIST_TRAIN_SIZE, "How many training images to use (the first N); fewer for quick experiments.",
+        MNIST_TRAIN_SIZE, "How many training images to use (the first N of the split); fewer for quick experiments.",
         low=1, high=MNIST_TRAIN_SIZE,
     )
     ema_halflife: int = _spec(
@@ -110,10 +121,7 @@ class TrainConfig:
             message = _check_field(f, getattr(self, f.name))
             if message:
                 errors[f.name] = message
-        if "batch_size" not in errors and "train_images" not in errors and self.batch_size > self.train_images:
-            errors["batch_size"] = (
-                f"batch_size must be at most train_images ({self.train_images}), got {self.batch_size}"
-            )
+        errors.update(_check_sizes(self, errors))
         errors.update(_check_registries(self, errors))
         if errors:
             raise ConfigError(errors)
@@ -176,6 +184,19 @@ def parse_epochs(text: str) -> tuple[int, ...]:
         return tuple(int(p) for p in parts)
     except ValueError:
         raise ValueError(f"expected comma-separated whole epochs like 0,5,10, got {text!r:.80}") from None
+
+
+def _check_sizes(config: TrainConfig, errors: dict[str, str]) -> dict[str, str]:
+    """train_images within its split, batch_size within train_images."""
+    if {"train_split", "train_images", "batch_size"} & errors.keys():
+        return {}
+    first, stop = TRAIN_SPLITS[config.train_split]
+    if config.train_images > stop - first:
+        return {"train_images": f"train_images must be at most {stop - first}, the size of train_split "
+                                f"{config.train_split!r}, got {config.train_images}"}
+    if config.batch_size > config.train_images:
+        return {"batch_size": f"batch_size must be at most train_images ({config.train_images}), got {config.batch_size}"}
+    return {}
 
 
 def _check_registries(config: TrainConfig, errors: dict[str, str]) -> dict[str, str]:
@@ -269,6 +290,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         family="mlp", loss="bce", batch_size=100, noise_dim=100, noise="uniform", hidden=128,
         leaky_slope=0.01, dropout=0.2, lr_g=0.002, lr_d=0.002, beta1_g=0.9, beta2_g=0.999,
         beta1_d=0.9, beta2_d=0.999, real_label=0.9, epochs=500,
+        train_split="tf-55k", train_images=55_000,  # TensorFlow's mnist.train: 550 steps per epoch
     ),
     # convolutional, with the DCGAN paper's Adam settings: sharp digits within a few epochs on a CPU
     "dcgan": _DCGAN,

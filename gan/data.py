@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gan.config import TRAIN_SPLITS
 from gan.files import atomic_write
 from gan.images import npy_bytes
 
@@ -151,6 +152,15 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None) 
     if len(images) != len(labels):
         raise DataError(f"MNIST {split} images and labels in {folder} disagree in count.")
     return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
+
+
+def load_train_split(name: str, data_dir: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images and labels of a training split (``gan.config.TRAIN_SPLITS``), in the file's order."""
+    if name not in TRAIN_SPLITS:
+        raise ValueError(f"train_split must be one of {', '.join(map(repr, TRAIN_SPLITS))}, got {name!r}")
+    first, stop = TRAIN_SPLITS[name]
+    images, labels = load_mnist("train", data_dir)
+    return images[first:stop], labels[first:stop]
 
 
 def to_training_tensor(images: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:

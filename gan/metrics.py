@@ -17,12 +17,18 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from gan.classifier import CLASSES, load_classifier
-from gan.data import load_mnist, to_training_tensor
+from gan.classifier import CLASSES, WEIGHTS_SHA256, load_classifier
+from gan.data import FILES, cache_dir, load_mnist, to_training_tensor
+from gan.files import atomic_write
 
 K_NEIGHBOURS = 3  # Kynkäänniemi et al.'s choice
 CHUNK_ELEMENTS = 2**23  # distance matrices are built in slices of this many entries (64 MB in float64)
@@ -77,16 +83,23 @@ def frechet_distance(feat_a: np.ndarray, feat_b: np.ndarray) -> float:
     return _frechet(*_gaussian(feat_a), *_gaussian(feat_b))
 
 
-def _mmd2_unbiased(x: torch.Tensor, y: torch.Tensor) -> float:
-    m = len(x)
+def _kernel_sum(a: torch.Tensor, b: torch.Tensor, *, same: bool) -> float:
+    k = (a @ b.T / a.shape[1] + 1) ** 3
+    # float64 sums of the float32 kernel: a million terms would lose the small difference that is MMD²
+    return k.sum(dtype=torch.float64).item() - (k.diagonal().sum(dtype=torch.float64).item() if same else 0)
 
-    def kernel_sum(a: torch.Tensor, b: torch.Tensor, *, same: bool) -> float:
-        k = (a @ b.T / a.shape[1] + 1) ** 3
-        # float64 sums of the float32 kernel: a million terms would lose the small difference that is MMD²
-        return k.sum(dtype=torch.float64).item() - (k.diagonal().sum(dtype=torch.float64).item() if same else 0)
 
-    within = (kernel_sum(x, x, same=True) + kernel_sum(y, y, same=True)) / (m * (m - 1))
-    return within - 2 * kernel_sum(x, y, same=False) / m**2
+_WITHIN_REFERENCE: dict[tuple, list[float]] = {}  # kernel sums within the second set's subsets, by its content
+
+
+def _within_sums(b: torch.Tensor, picks: list[np.ndarray], key: tuple) -> list[float]:
+    """Kernel sums within each subset of ``b``: the same at every evaluation against one reference set,
+    so they are computed once per process (a third of KID's cost)."""
+    if key not in _WITHIN_REFERENCE:
+        if len(_WITHIN_REFERENCE) >= 8:
+            _WITHIN_REFERENCE.pop(next(iter(_WITHIN_REFERENCE)))
+        _WITHIN_REFERENCE[key] = [_kernel_sum(b[p], b[p], same=True) for p in picks]
+    return _WITHIN_REFERENCE[key]
 
 
 def kernel_distance(feat_a: np.ndarray, feat_b: np.ndarray, *, subsets: int = 50, subset_size: int = 1000,
@@ -99,10 +112,15 @@ def kernel_distance(feat_a: np.ndarray, feat_b: np.ndarray, *, subsets: int = 50
     if m < 2:
         raise ValueError(f"kernel distance needs at least 2 samples per set, got {len(feat_a)} and {len(feat_b)}")
     rng = np.random.default_rng(seed)
+    picks = [(rng.choice(len(feat_a), m, replace=False), rng.choice(len(feat_b), m, replace=False))
+             for _ in range(subsets)]
     a, b = torch.from_numpy(feat_a).float(), torch.from_numpy(feat_b).float()  # float32 matmuls: 2x faster
+    key = (hashlib.sha1(np.ascontiguousarray(feat_b)).hexdigest(), feat_b.shape, len(feat_a), m, subsets, seed)
+    within_b = _within_sums(b, [pick_b for _, pick_b in picks], key)
     return float(np.mean([
-        _mmd2_unbiased(a[rng.choice(len(a), m, replace=False)], b[rng.choice(len(b), m, replace=False)])
-        for _ in range(subsets)
+        (_kernel_sum(a[pick_a], a[pick_a], same=True) + b_sum) / (m * (m - 1))
+        - 2 * _kernel_sum(a[pick_a], b[pick_b], same=False) / m**2
+        for (pick_a, pick_b), b_sum in zip(picks, within_b)
     ]))
 
 
@@ -198,24 +216,70 @@ def _train_images() -> torch.Tensor:
     return to_training_tensor(load_mnist("train")[0])
 
 
+# -- what real digits score: computed once, then read from disk ---------------------------------------
+CACHE_VERSION = 1  # bump when what the cached statistics mean changes
+
+
+def _cache_path(name: str, suffix: str, *parts) -> Path:
+    """A cache file named by everything its content depends on: the classifier's weights, the MNIST files
+    (both verified against these hashes when they load), the statistic and its parameters."""
+    key = "|".join(map(str, (CACHE_VERSION, WEIGHTS_SHA256, *sorted(FILES.values()), name, *parts)))
+    return cache_dir() / "metrics" / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:20]}{suffix}"
+
+
+def _disk_cached(path: Path, compute, encode, decode):
+    """``decode`` of the file at ``path``; if it is missing or unreadable, ``compute()``, written there."""
+    try:
+        return decode(path.read_bytes())
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # missing, damaged, an older layout
+        pass
+    value = compute()
+    try:
+        atomic_write(path, encode(value))
+    except OSError:
+        pass  # a read-only cache only costs time
+    return value
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _npz_arrays(data: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as archive:  # zip CRCs catch a damaged file
+        return {name: archive[name] for name in archive.files}
+
+
+def _cached_arrays(name: str, compute, *parts) -> dict[str, np.ndarray]:
+    return _disk_cached(_cache_path(name, ".npz", *parts), compute, _npz_bytes, _npz_arrays)
+
+
 @functools.lru_cache(maxsize=1)
-def _test_set() -> tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
-    images, labels = load_mnist("test")
-    images = to_training_tensor(images)
-    return (images, labels, *classifier_features(images))
+def _test_images() -> torch.Tensor:
+    return to_training_tensor(load_mnist("test")[0])
+
+
+def _test_features() -> np.ndarray:
+    return _cached_arrays("test-features", lambda: {"features": classifier_features(_test_images())[0]})["features"]
 
 
 @functools.lru_cache(maxsize=4)
 def _reference(n_reference: int, seed: int) -> dict:
     """Statistics of the test set (a seeded subset when n_reference < 10,000) that every score compares with."""
-    _, _, features, _ = _test_set()
+    features = _test_features()
     if not 2 <= n_reference <= len(features):
         raise ValueError(f"n_reference must be between 2 and {len(features)}, got {n_reference}")
     if n_reference < len(features):
         features = features[np.sort(np.random.default_rng(seed).choice(len(features), n_reference, replace=False))]
-    mu, cov = _gaussian(features)
-    unit = _unit(features)
-    return {"features": features, "mu": mu, "cov": cov, "unit": unit, "radii": _knn_radii(unit, K_NEIGHBOURS)}
+
+    def compute():
+        mu, cov = _gaussian(features)
+        return {"mu": mu, "cov": cov, "radii": _knn_radii(_unit(features), K_NEIGHBOURS).numpy()}
+
+    stats = _cached_arrays("reference", compute, n_reference, seed)
+    return {**stats, "features": features, "unit": _unit(features), "radii": torch.from_numpy(stats["radii"])}
 
 
 def _scores(features, probs, labels, reference, seed) -> dict:
@@ -235,8 +299,10 @@ def _scores(features, probs, labels, reference, seed) -> dict:
     }
 
 
-def _distance_summary(distances: np.ndarray) -> dict:
+def _distance_summary(images: torch.Tensor) -> dict:
+    distances = nearest_training_distance(images, _train_images())[0][:, 0]
     return {
+        "nearest_train_samples": len(distances),
         "nearest_train_distance_mean": float(distances.mean()),
         "nearest_train_distance_median": float(np.median(distances)),
         "nearest_train_distance_min": float(distances.min()),
@@ -244,29 +310,39 @@ def _distance_summary(distances: np.ndarray) -> dict:
 
 
 @functools.lru_cache(maxsize=8)
-def _real_scores(n: int, n_reference: int, seed: int) -> dict:
+def _real_scores(n: int, n_reference: int, seed: int, memorisation_samples: int) -> dict:
     """The scores of n real training images, with their true labels as the 'requested' ones."""
-    train_images, train_labels = load_mnist("train")
-    pick = torch.from_numpy(np.random.default_rng(seed).choice(len(train_images), n, replace=False))
-    images = to_training_tensor(train_images[pick])
-    scores = _scores(*classifier_features(images), train_labels[pick].numpy(), _reference(n_reference, seed), seed)
-    # a training image's nearest training image is itself: held-out test digits give the honest scale
-    test_images = _test_set()[0]
-    test_images = test_images[np.random.default_rng(seed).choice(len(test_images), min(n, len(test_images)),
-                                                                 replace=False)]
-    scores.update(_distance_summary(nearest_training_distance(test_images, _train_images())[0][:, 0]))
-    return scores
+
+    def compute() -> dict:
+        train_images, train_labels = load_mnist("train")
+        pick = torch.from_numpy(np.random.default_rng(seed).choice(len(train_images), n, replace=False))
+        images = to_training_tensor(train_images[pick])
+        scores = _scores(*classifier_features(images), train_labels[pick].numpy(), _reference(n_reference, seed), seed)
+        # a training image's nearest training image is itself: held-out test digits give the honest scale
+        test_images = _test_images()
+        test_images = test_images[np.random.default_rng(seed).choice(len(test_images), min(n, len(test_images)),
+                                                                     replace=False)]
+        scores.update(_distance_summary(test_images[:memorisation_samples]))
+        return scores
+
+    path = _cache_path("real-scores", ".json", n, n_reference, seed, memorisation_samples)
+    return _disk_cached(path, compute, lambda scores: json.dumps(scores).encode(), json.loads)
 
 
-def evaluate(images: torch.Tensor, *, labels=None, n_reference: int = 10_000, seed: int = 0) -> dict:
+def evaluate(images: torch.Tensor, *, labels=None, n_reference: int = 10_000, seed: int = 0,
+             memorisation_samples: int | None = None) -> dict:
     """Every score above as JSON-ready floats and lists, plus ``"real"``: the same for real digits.
 
     ``labels``: the digits a conditional generator was asked for (None: unconditional). Reference
-    statistics come from ``n_reference`` test images. ``"real"`` scores as many training images
-    (their nearest training distance: test images) and is cached per process per sample count.
+    statistics come from ``n_reference`` test images. The nearest training distances are measured for
+    the first ``memorisation_samples`` images (None: all; the search over 60,000 training images is
+    the costliest score). ``"real"`` scores as many training images (their nearest training distance:
+    test images); it and the test set's statistics are computed once and then read from a cache on disk
+    (``$GAN_CACHE_DIR/metrics``), keyed by the classifier's and the data's hashes.
     """
+    memorisation_samples = len(images) if memorisation_samples is None else min(memorisation_samples, len(images))
     features, probs = classifier_features(images)
     scores = _scores(features, probs, labels, _reference(n_reference, seed), seed)
-    scores.update(_distance_summary(nearest_training_distance(images, _train_images())[0][:, 0]))
-    scores["real"] = copy.deepcopy(_real_scores(len(images), n_reference, seed))
+    scores.update(_distance_summary(images[:memorisation_samples]))
+    scores["real"] = copy.deepcopy(_real_scores(len(images), n_reference, seed, memorisation_samples))
     return scores

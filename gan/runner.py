@@ -13,7 +13,7 @@ import numpy as np
 
 from gan.alarms import Alarms
 from gan.config import TrainConfig
-from gan.evaluation import Evaluator
+from gan.evaluation import DiscriminatorProbe, Evaluator
 from gan.images import grid_image
 from gan.store import LIVE_STATUSES, Run, RunStore, StoreWriter
 from gan.timing import eta_seconds
@@ -47,6 +47,7 @@ def execute(run: Run, *, resume: bool = False, control: TrainControl | None = No
         trainer = Trainer(run.config(), control=control)
         if trainer.config.eval_samples:
             Evaluator(trainer)
+        DiscriminatorProbe(trainer)
         Alarms(trainer)  # before the checkpoint loads: it holds the alarms already raised
         if resume:
             trainer.load_state_dict(run.load_checkpoint())
@@ -146,7 +147,7 @@ class Job:
         self.update(status=status, eta_s=0.0 if status == "finished" else None, **_counts(trainer))
 
     def callbacks(self) -> list[tuple[str, object]]:
-        return [(name, getattr(self, name)) for name in EVENTS]
+        return [(name, getattr(self, name)) for name in EVENTS if hasattr(self, name)]
 
 
 def _counts(trainer) -> dict:

@@ -6,6 +6,7 @@
         owner.lock           flock-ed by the process training (or queueing) the run, for as long as it does
         metrics.sqlite       per-step metrics and events (SQLite in WAL mode: readers never block the writer)
         snapshots/epoch-0005.png, epoch-0005.npy    the fixed-noise grid and the raw generator output
+        snapshots/epoch-0005-discriminator.json     D's outputs on fixed real and fake images
         checkpoints/last.pt, epoch-0005.pt          loadable with torch.load(..., weights_only=True)
 
 Every file is written to a temporary name and renamed into place, so a crash never leaves one
@@ -45,6 +46,7 @@ LIVE_STATUSES = ("queued", "running", "paused")
 ARCHITECTURE_FIELDS = ("family", "conditional", "noise_dim", "hidden", "dense", "spectral_norm")  # spectral_norm: D's weights are stored reparametrised
 HEARTBEAT_TIMEOUT_S = 120.0  # a live run writes run.json at least every few seconds
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+DISCRIMINATOR_SUFFIX = "-discriminator.json"  # snapshots/epoch-NNNN-discriminator.json
 STAGING_PREFIX = ".staging-"  # never a valid run id, so list() skips it
 STALE_STAGING_S = 3600.0
 OWNER_LOCK = "owner.lock"
@@ -159,8 +161,10 @@ class RunStore:
                   for f in ARCHITECTURE_FIELDS if getattr(config, f) != getattr(base, f)}
         if config.epochs <= state["epoch"]:
             errors["epochs"] = f"epochs must be more than the fork point's {state['epoch']}, got {config.epochs}"
-        if state["batch"] and (config.batch_size, config.train_images) != (base.batch_size, base.train_images):
-            errors["batch_size"] = "batch_size and train_images can change only in a fork from an epoch boundary"
+        data_fields = ("batch_size", "train_images", "train_split")  # the saved epoch order indexes these images
+        if state["batch"] and any(getattr(config, f) != getattr(base, f) for f in data_fields):
+            errors["batch_size"] = ("batch_size, train_images and train_split can change only in a fork from an "
+                                    "epoch boundary")
         if errors:
             raise ConfigError(errors)
 
@@ -371,9 +375,10 @@ class Run:
                                 ([int(v) if n in whole else _sql_value(float(v)) for n, v in zip(names, row)] for row in rows))
         for e in parent.snapshot_epochs():
             if e <= epoch:
-                for suffix in (".png", ".npy"):
-                    name = f"epoch-{e:04d}{suffix}"
-                    atomic_write(self.path / "snapshots" / name, (parent.path / "snapshots" / name).read_bytes())
+                for suffix in (".png", ".npy", DISCRIMINATOR_SUFFIX):
+                    source = parent.path / "snapshots" / f"epoch-{e:04d}{suffix}"
+                    if source.exists():  # runs from before the probe have no D outputs
+                        atomic_write(self.path / "snapshots" / source.name, source.read_bytes())
 
     # -- snapshots ----------------------------------------------------------------------------
     def save_snapshot(self, epoch: int, images: torch.Tensor, nrow: int) -> None:
@@ -383,6 +388,19 @@ class Run:
 
     def snapshot_epochs(self) -> list[int]:
         return _epochs_in(self.path / "snapshots", ".png")
+
+    def save_discriminator_outputs(self, epoch: int, outputs: dict) -> None:
+        """D's outputs on the probe's real and fake images (gan.evaluation.DiscriminatorProbe)."""
+        atomic_write(self.path / "snapshots" / f"epoch-{epoch:04d}{DISCRIMINATOR_SUFFIX}", json.dumps(outputs).encode())
+
+    def discriminator_epochs(self) -> list[int]:
+        return _epochs_in(self.path / "snapshots", DISCRIMINATOR_SUFFIX)
+
+    def discriminator_outputs(self) -> dict[int, dict]:
+        """Per snapshot epoch: ``{"output": "probability" or "score", "real": [...], "fake": [...]}``."""
+        folder = self.path / "snapshots"
+        return {e: json.loads((folder / f"epoch-{e:04d}{DISCRIMINATOR_SUFFIX}").read_text())
+                for e in self.discriminator_epochs()}
 
     def snapshot_png(self, epoch: int) -> Path:
         return self.path / "snapshots" / f"epoch-{epoch:04d}.png"
@@ -500,6 +518,9 @@ class StoreWriter:
         with self.con:
             self.con.execute("INSERT OR REPLACE INTO evaluations (epoch, metrics) VALUES (?, ?)",
                              (epoch, json.dumps(metrics)))
+
+    def on_discriminator(self, trainer, epoch: int, outputs: dict) -> None:
+        self.run.save_discriminator_outputs(epoch, outputs)
 
     def on_alarm(self, trainer, alarm: dict) -> None:
         self.record_event("alarm", alarm)

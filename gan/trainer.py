@@ -19,7 +19,7 @@ from typing import NamedTuple
 import torch
 
 from gan.config import TrainConfig
-from gan.data import load_mnist, to_training_tensor
+from gan.data import load_train_split, to_training_tensor
 from gan.ema import GeneratorAverage
 from gan.losses import LOSSES, gradient_penalty
 from gan.models import build_models
@@ -28,8 +28,8 @@ from gan.models.dropout import use_generator
 
 METRICS = ("d_loss_real", "d_loss_fake", "g_loss", "d_real", "d_fake")
 PENALTY_METRICS = ("wasserstein", "gradient_penalty")  # logged by losses with a gradient penalty
-EVENTS = ("on_train_start", "on_log", "on_preview", "on_snapshot", "on_evaluation", "on_alarm", "on_epoch_end",
-          "on_pause", "on_resume", "on_train_end")
+EVENTS = ("on_train_start", "on_log", "on_preview", "on_snapshot", "on_evaluation", "on_discriminator", "on_alarm",
+          "on_epoch_end", "on_pause", "on_resume", "on_train_end")
 CHECKPOINT_FORMAT = 2  # 2: dropout has a generator of its own
 _INIT_LOCK = threading.Lock()
 
@@ -131,8 +131,8 @@ class Trainer:
         noise, noise_labels = fixed_noise(config)
         self.fixed_noise = noise.to(self.device)
         self.fixed_labels = noise_labels.to(self.device) if noise_labels is not None else None
-        if images is None:
-            images, labels = load_mnist("train", config.data_dir or None)
+        if images is None:  # given images are trained on as they are (benchmarks, tests); else the config's split
+            images, labels = load_train_split(config.train_split, config.data_dir or None)
         self.data = to_training_tensor(images[: config.train_images], self.device)
         if config.conditional and labels is None:
             raise ValueError("a conditional config needs the training labels")
@@ -334,6 +334,19 @@ class Trainer:
             return self.G(noise.to(self.device), labels).float().cpu()
         finally:
             self.G.train()
+
+    @torch.no_grad()
+    def discriminator_scores(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """D's verdict on ``images`` (in [-1, 1]) in eval mode (no dropout), as the loss reads it: a
+        probability for the BCE and least-squares losses, the raw score for hinge and WGAN-GP."""
+        labels = labels.to(self.device) if labels is not None else None
+        self.D.eval()
+        try:
+            with self._autocast():
+                out = self.D(images.to(self.device), labels)
+            return self.loss.score(out.float()).flatten().cpu()
+        finally:
+            self.D.train()
 
     def fixed_grid(self) -> torch.Tensor:
         return self.generate(self.fixed_noise, self.fixed_labels)

@@ -120,6 +120,7 @@ def quality(run, events: list[dict]) -> None:
         metrics, classes = ui.quality_figures(run, evaluations)
         c1.plotly_chart(metrics, key="train-quality", config={"displaylogo": False})
         c2.plotly_chart(classes, key="train-histogram", config={"displaylogo": False})
+    ui.discriminator_chart(run, key="train-discriminator")
 
 
 with live:

@@ -1,9 +1,12 @@
 """Compare: one run's snapshots side by side, a scrubber with play, GIF/PNG export, two runs at one epoch."""
 
+import functools
+
 import numpy as np
 import streamlit as st
 
 import ui
+from gan import report
 from gan.config import REPORT_SNAPSHOT_EPOCHS
 from gan.data import load_mnist, to_training_tensor
 from gan.images import gif_bytes, png_bytes, to_uint8
@@ -82,6 +85,21 @@ playing = st.session_state.get("compare-playing", False)
 st.fragment(run_every=0.8 if playing else None)(scrubber)(playing)
 st.download_button("⬇ Evolution as animated GIF", gif_bytes([grids[e] for e in available]),
                    f"{run_id}-evolution.gif", "image/gif", key="gif")
+
+st.subheader("The report's figures")
+st.caption("As the 2019 report drew them, for this run: its Fig. 4 (losses of D on real, D on fake and G, each "
+           "epoch's mean), its Fig. 5 (the grids at epochs 0, 5, 10, 20, 40, …, 500 that this run has, in one "
+           "picture), and the interactive curves as one HTML file that opens offline. Also: "
+           f"`python -m gan report --run {run_id} --out DIR`.")
+for column, (name, mime) in zip(st.columns(3), (("losses.png", "image/png"), ("snapshots.png", "image/png"),
+                                                ("curves.html", "text/html"))):
+    # drawn only when clicked (a callable), not on every rerun of the page
+    column.download_button(f"⬇ {name}", functools.partial(report.REPORT_FILES[name], run), f"{run_id}-{name}",
+                           mime, key=f"report-{name}", width="stretch")
+
+if run.discriminator_epochs():
+    st.subheader("Inside the discriminator")
+    ui.discriminator_chart(run, key="compare-discriminator")
 
 if run.config().ema_halflife:
     st.subheader("Raw and averaged generator")

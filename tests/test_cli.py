@@ -1,3 +1,4 @@
+import io
 import json
 import os
 import re
@@ -143,12 +144,46 @@ def test_eval_rejects_an_out_of_range_sample_count(trained_run):
     assert out.returncode == 2 and "--n must be in [100, 10000]" in out.stderr
 
 
-def test_the_progress_bar_names_the_device_and_shows_progress_speed_and_eta_on_stderr(training):
-    assert training.stderr.startswith("training on cpu (eager float32)\n")
-    bars = [line for line in training.stderr.splitlines() if line.startswith("[")]  # "\r" redraws read as lines here
-    assert len(bars) >= 2  # redrawn as training went on
+def test_progress_in_a_log_or_pipe_is_one_plain_line_per_epoch(training):
+    assert "\r" not in training.stderr
+    lines = training.stderr.splitlines()
+    assert lines[0] == "training on cpu (eager float32)" and len(lines) == 3
+    for line, epoch, step in zip(lines[1:], (1, 2), (12, 24)):
+        assert re.fullmatch(rf"epoch {epoch}/2 step {step}/24 [\d,]+ img/s ETA \d+ s D\(x\) \d\.\d\d "
+                            r"D\(G\(z\)\) \d\.\d\d G \d+\.\d{3}", line), line
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def train_with_progress(config, stream, **options):
+    from gan.cli import ProgressBar
+    from gan.trainer import Trainer
+
+    trainer = Trainer(config, log_every=4)
+    for event, fn in ProgressBar(stream, **options).callbacks():
+        trainer.add_callback(event, fn)
+    trainer.run()
+
+
+def test_progress_on_a_terminal_is_one_bar_redrawn_in_place(tiny_config, mnist_train):
+    terminal = Terminal()
+    train_with_progress(tiny_config, terminal)
+    first, bars = terminal.getvalue().split("\r", 1)
+    assert first == "training on cpu (eager float32)\n" and terminal.getvalue().endswith("\n")
+    bars = bars.rstrip("\n").split("\r")
+    assert len(bars) == 6  # 24 steps, a flush every 4
     assert re.match(r"\[#{24}\] epoch 2/2 step 24/24 [\d,]+ img/s ETA 0 s D\(x\) \d\.\d\d D\(G\(z\)\) \d\.\d\d G ",
                     bars[-1]), bars[-1]
+
+
+def test_progress_in_a_log_also_writes_a_line_every_so_many_seconds_within_an_epoch(tiny_config, mnist_train):
+    log = io.StringIO()
+    train_with_progress(tiny_config, log, line_seconds=0.0)
+    steps = [int(re.search(r"step (\d+)/", line).group(1)) for line in log.getvalue().splitlines()[1:]]
+    assert steps == [4, 8, 12, 12, 16, 20, 24, 24]  # each flush, and each epoch's end
 
 
 def test_sample_uses_the_average_of_an_ema_run_and_raw_asks_for_the_raw_generator(runs_dir, tmp_path):
@@ -168,3 +203,19 @@ def test_sample_uses_the_average_of_an_ema_run_and_raw_asks_for_the_raw_generato
     G, config = load_generator(RunStore().open(info["id"]))
     expected = generate(G, noise_from_seed(config, 0, 16))
     assert np.array_equal(average, ((expected.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy().reshape(-1, 28, 28))
+
+
+def test_help_and_malformed_arguments_are_answered_without_loading_torch():
+    script = ("import sys, runpy\n"
+              "sys.argv = ['gan', *sys.argv[1:]]\n"
+              "try:\n    runpy.run_module('gan', run_name='__main__')\n"
+              "except SystemExit:\n    pass\n"
+              "print('torch' in sys.modules, file=sys.stderr)")
+    for args in (["--help"], ["train", "--help"], ["train", "--epochs", "many"]):
+        out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True)
+        assert out.stderr.splitlines()[-1] == "False", (args, out.stderr)
+
+
+def test_the_packages_torch_backed_names_load_on_first_use():
+    script = "import sys, gan; before = 'torch' in sys.modules; gan.Trainer; print(before, 'torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", script], capture_output=True, text=True).stdout.split() == ["False", "True"]

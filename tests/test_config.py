@@ -26,6 +26,7 @@ BAD_VALUES = {
     "real_label": (0.0, "(0.0, 1.0]"),
     "d_steps": (11, "[1, 10]"),
     "gp_weight": (-1.0, "[0.0, 100.0]"),
+    "train_split": ("tf-50k", "one of 'all', 'tf-55k'"),
     "train_images": (60001, "[1, 60000]"),
     "ema_halflife": (-1, "[0, 10000000]"),
     "ema_rampup": (1.5, "[0.0, 1.0]"),
@@ -98,6 +99,18 @@ def test_report_preset_matches_the_report():
     assert (c.lr_g, c.lr_d, c.beta1_g, c.beta2_g, c.beta1_d, c.beta2_d) == (0.002, 0.002, 0.9, 0.999, 0.9, 0.999)
     assert (c.real_label, c.epochs, c.family, c.loss) == (0.9, 500, "mlp", "bce")
     assert "report-2019" in PRESETS
+
+
+def test_the_report_trains_on_tensorflows_55000_images_in_550_steps_per_epoch():
+    c = preset("report-2019")
+    assert (c.train_split, c.train_images, c.steps_per_epoch) == ("tf-55k", 55_000, 550)
+
+
+def test_more_training_images_than_the_split_holds_are_refused_naming_the_split():
+    with pytest.raises(ConfigError) as info:
+        TrainConfig(train_split="tf-55k", train_images=60_000).validate()
+    assert info.value.errors == {
+        "train_images": "train_images must be at most 55000, the size of train_split 'tf-55k', got 60000"}
 
 
 # what the README's presets table promises, written out here rather than read back from PRESETS

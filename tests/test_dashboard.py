@@ -1,5 +1,6 @@
 """Every page under streamlit's AppTest: renders, and does its main job against a real run store."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -351,3 +352,57 @@ def test_the_memorisation_check_states_the_measured_distance_of_real_test_digits
     at = app("pages/2_Compare.py")
     (caption,) = [c.value for c in at.caption if "Real test digits sit at" in c.value]
     assert "sit at 8.4 on average" in caption  # the README's figure for held-out digits, measured by the page
+
+
+# -- inside the discriminator ---------------------------------------------------------------------
+def test_the_discriminator_figure_has_one_frame_per_snapshot_with_real_and_fake_and_the_half_line():
+    from ui import discriminator_figure
+
+    outputs = {0: {"output": "probability", "real": [0.5] * 10, "fake": [0.5] * 10},
+               5: {"output": "probability", "real": [0.99] * 8 + [0.01] * 2, "fake": [0.01] * 10}}
+    fig = discriminator_figure(outputs)
+    assert [f.name for f in fig.frames] == ["0", "5"]
+    assert [step.label for step in fig.layout.sliders[0].steps] == ["0", "5"]
+    real, fake = fig.frames[1].data
+    assert (real.name, fake.name) == ("real test images", "fakes (fixed noise)")
+    assert real.y[-1] == 80 and real.y[0] == 20 and fake.y[0] == 100  # % of images per bin
+    assert list(fig.data[0].y) == list(real.y)  # the figure opens on the latest epoch
+    assert [shape.x0 for shape in fig.layout.shapes] == [0.5]
+
+
+def test_the_discriminator_figure_of_a_critic_bins_its_score_range_and_has_no_half_line():
+    from ui import discriminator_figure
+
+    fig = discriminator_figure({1: {"output": "score", "real": [3.0, 1.0], "fake": [-4.0, -2.0]}})
+    assert tuple(fig.layout.xaxis.range) == (-4.0, 3.0) and not fig.layout.shapes
+    assert sum(fig.data[0].y) == sum(fig.data[1].y) == 100
+
+
+@pytest.mark.parametrize("page, key", [("pages/2_Compare.py", "compare-discriminator"),
+                                       ("pages/1_Train.py", "train-discriminator")])
+def test_compare_and_the_train_view_chart_the_discriminators_outputs_at_every_snapshot(finished_run, page, key):
+    at = app(page)
+    (chart,) = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key) or key in str(c.proto.id)]
+    figure = json.loads(chart.proto.spec)
+    assert [frame["name"] for frame in figure["frames"]] == ["0", "1", "2"]
+
+
+def test_compare_offers_the_reports_three_figures_for_download(finished_run):
+    at = app("pages/2_Compare.py")
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert {"⬇ losses.png", "⬇ snapshots.png", "⬇ curves.html"} <= set(labels)
+
+
+def test_the_train_views_discriminator_chart_is_rebuilt_only_when_a_snapshot_is_added(finished_run, monkeypatch):
+    from gan.store import Run
+
+    reads = []
+    outputs = Run.discriminator_outputs
+    monkeypatch.setattr(Run, "discriminator_outputs", lambda run: (reads.append(run.id), outputs(run))[1])
+    at = app("pages/1_Train.py")
+    at.run()
+    assert len(reads) == 1  # the second refresh reused the figure
+    snapshots = finished_run.path / "snapshots"
+    (snapshots / "epoch-0003-discriminator.json").write_bytes((snapshots / "epoch-0002-discriminator.json").read_bytes())
+    at.run()
+    assert len(reads) == 2

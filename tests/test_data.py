@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gan import data
-from gan.data import DataError, load_mnist, to_training_tensor
+from gan.data import DataError, load_mnist, load_train_split, to_training_tensor
 
 
 @pytest.fixture(autouse=True)
@@ -99,3 +99,29 @@ def test_the_cache_is_written_by_the_durable_atomic_writer(monkeypatch):
     folder = str(data.cache_dir())
     assert any(p.startswith(folder + "/.t10k-images") for p in synced)  # the bytes, before the rename
     assert folder in synced  # the rename itself
+
+
+def test_the_tf_55k_split_is_images_5000_to_59999_of_the_training_file(mnist_train):
+    images, labels = load_train_split("tf-55k")
+    assert len(images) == len(labels) == 55_000
+    assert torch.equal(images[0], mnist_train[0][5_000]) and torch.equal(images[-1], mnist_train[0][59_999])
+    assert torch.equal(labels, mnist_train[1][5_000:])
+
+
+def test_the_all_split_is_the_whole_training_file(mnist_train):
+    images, labels = load_train_split("all")
+    assert torch.equal(images, mnist_train[0]) and torch.equal(labels, mnist_train[1])
+
+
+def test_an_unknown_split_is_refused_naming_the_choices():
+    with pytest.raises(ValueError, match="train_split must be one of 'all', 'tf-55k', got 'tf'"):
+        load_train_split("tf")
+
+
+def test_a_trainer_of_the_report_preset_trains_on_the_tf_55k_split(mnist_train):
+    from gan.config import preset
+    from gan.trainer import Trainer
+
+    trainer = Trainer(preset("report-2019", hidden=8, device="cpu", eval_samples=0))
+    assert trainer.data.shape == (55_000, 1, 28, 28)
+    assert torch.equal(trainer.data[0, 0], to_training_tensor(mnist_train[0][5_000:5_001])[0, 0])

@@ -96,6 +96,16 @@ def test_kernel_distance_is_deterministic_given_the_seed(test_scores, noise_scor
     assert runs[0] == runs[1] != runs[2]
 
 
+def test_kernel_distance_against_a_second_reference_of_the_same_shape_is_not_the_firsts():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 16)), rng.normal(size=(500, 16))
+    metrics._WITHIN_REFERENCE.clear()
+    fresh = metrics.kernel_distance(a, b + 1, subsets=5, subset_size=100)
+    metrics._WITHIN_REFERENCE.clear()
+    metrics.kernel_distance(a, b, subsets=5, subset_size=100)  # its within-reference sums are kept
+    assert metrics.kernel_distance(a, b + 1, subsets=5, subset_size=100) == fresh
+
+
 def test_real_training_digits_have_high_precision_and_recall_against_the_test_set(test_scores):
     train_images = to_training_tensor(load_mnist("train")[0][:2000])
     precision, recall = metrics.precision_recall(test_scores[0], metrics.classifier_features(train_images)[0])
@@ -162,3 +172,52 @@ def test_evaluate_reports_json_ready_scores_with_the_real_scale_beside_them(nois
 
 def test_evaluate_leaves_conditional_accuracy_empty_for_an_unconditional_generator(test_set):
     assert metrics.evaluate(test_set[0][:500])["conditional_accuracy"] is None
+
+
+# -- the real-data statistics' cache on disk ------------------------------------------------------
+@pytest.fixture
+def metrics_cache(tmp_path, monkeypatch):
+    """An empty cache folder, and no statistics held in this process."""
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path))
+    clear = lambda: (metrics._reference.cache_clear(), metrics._real_scores.cache_clear())  # noqa: E731
+    clear()
+    yield tmp_path / "metrics"
+    clear()
+
+
+def test_the_real_data_statistics_are_computed_once_and_then_read_from_disk(metrics_cache, noise, monkeypatch):
+    first = metrics.evaluate(noise[:100])
+    assert sorted(p.name.split("-")[0] for p in metrics_cache.iterdir()) == ["real", "reference", "test"]
+    metrics._reference.cache_clear()
+    metrics._real_scores.cache_clear()  # as in a new process
+    scored = []
+    features = metrics.classifier_features
+    monkeypatch.setattr(metrics, "classifier_features", lambda images: (scored.append(len(images)), features(images))[1])
+    again = metrics.evaluate(noise[:100])
+    assert scored == [100]  # only the samples: neither the 10,000 test digits nor the real training digits
+    assert again == first
+
+
+def test_a_damaged_cache_file_is_computed_again_and_rewritten(metrics_cache, noise):
+    first = metrics.evaluate(noise[:100])
+    for path in metrics_cache.iterdir():
+        path.write_bytes(path.read_bytes()[:100])  # truncated
+    metrics._reference.cache_clear()
+    metrics._real_scores.cache_clear()
+    assert metrics.evaluate(noise[:100]) == first
+    assert all(path.stat().st_size > 100 for path in metrics_cache.iterdir())
+
+
+def test_the_cache_is_keyed_by_the_classifiers_weights_and_the_datas_hashes(monkeypatch):
+    paths = {metrics._cache_path("reference", ".npz", 10_000, 0)}
+    monkeypatch.setattr(metrics, "WEIGHTS_SHA256", "0" * 64)
+    paths.add(metrics._cache_path("reference", ".npz", 10_000, 0))
+    monkeypatch.setitem(metrics.FILES, "t10k-images-idx3-ubyte", "0" * 32)
+    paths.add(metrics._cache_path("reference", ".npz", 10_000, 0))
+    assert len(paths) == 3
+
+
+def test_the_memorisation_sample_count_is_recorded_beside_the_distances(metrics_cache, noise):
+    scores = metrics.evaluate(noise[:200], memorisation_samples=50)
+    assert scores["nearest_train_samples"] == scores["real"]["nearest_train_samples"] == 50
+    assert metrics.evaluate(noise[:200])["nearest_train_samples"] == 200

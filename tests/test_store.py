@@ -254,6 +254,34 @@ def test_checkpoints_and_snapshots_are_kept_at_the_snapshot_epochs(recorded):
     assert recorded.load_checkpoint(1)["epoch"] == 1 and recorded.load_checkpoint()["epoch"] == 2
 
 
+def test_ds_outputs_on_fixed_real_and_fake_images_are_stored_at_every_snapshot(recorded):
+    outputs = recorded.discriminator_outputs()
+    assert sorted(outputs) == recorded.snapshot_epochs() == [0, 1, 2]
+    for snapshot in outputs.values():
+        assert snapshot["output"] == "probability"  # bce: D's sigmoid
+        assert len(snapshot["real"]) == len(snapshot["fake"]) == 1000
+        assert all(0 <= p <= 1 for p in snapshot["real"] + snapshot["fake"])
+    assert outputs[0]["real"] != outputs[2]["real"]  # D learned in between
+
+
+def test_ds_outputs_of_an_untrained_d_are_its_sigmoid_on_the_first_test_images(tiny_config, runs_dir):
+    from gan.data import load_mnist, to_training_tensor
+    from gan.trainer import Trainer
+
+    run = RunStore().create(tiny_config.replace(epochs=1, snapshot_epochs=(0,)))
+    execute(run)
+    untrained = Trainer(run.config())  # the same seed: the same initial D
+    untrained.D.eval()
+    expected = untrained.D(to_training_tensor(load_mnist("test")[0][:1000])).sigmoid().flatten()
+    np.testing.assert_allclose(run.discriminator_outputs()[0]["real"], expected.detach().numpy(), rtol=1e-5)
+
+
+def test_a_critics_raw_scores_are_stored_for_the_hinge_loss(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config.replace(loss="hinge", epochs=1, snapshot_epochs=(1,)))
+    execute(run)
+    assert run.discriminator_outputs()[1]["output"] == "score"
+
+
 def test_events_and_evaluations_are_read_back_in_order(tiny_config, mnist_train, runs_dir):
     from gan.store import StoreWriter
     from gan.trainer import Trainer
@@ -352,6 +380,7 @@ def test_a_fork_records_its_parent_and_inherits_its_past_up_to_the_fork_point(re
     np.testing.assert_array_equal(steps["g_loss"], recorded.steps()["g_loss"][:12])  # NaN stays NaN
     assert child.snapshot_epochs() == [0, 1]
     assert child.snapshot_png(1).read_bytes() == recorded.snapshot_png(1).read_bytes()
+    assert child.discriminator_outputs() == {e: recorded.discriminator_outputs()[e] for e in (0, 1)}
     np.testing.assert_array_equal(child.snapshot_images(0), recorded.snapshot_images(0))
     state = child.load_checkpoint()
     assert state["epoch"] == 1 and json.loads(state["config"])["lr_g"] == 1e-4
@@ -395,7 +424,7 @@ def test_batch_size_can_change_only_in_a_fork_from_an_epoch_boundary(recorded):
     with pytest.raises(ConfigError) as refused:
         RunStore().fork(run.id, epochs=4, batch_size=25)
     assert refused.value.errors == {
-        "batch_size": "batch_size and train_images can change only in a fork from an epoch boundary"}
+        "batch_size": "batch_size, train_images and train_split can change only in a fork from an epoch boundary"}
     assert RunStore().fork(run.id, epoch=2, epochs=4, batch_size=25).config().batch_size == 25  # a kept epoch is one
 
 
