@@ -36,7 +36,7 @@ class Result:
     cpu_s: float  # the training process's (the CLI's, or the dashboard server's)
     browser_cpu_s: float = 0.0
     received_bytes: int = 0
-    refreshes: int = 0
+    requests: int = 0  # messages the tabs sent: rerun requests, the live view's refreshes among them
     seconds: float = 0.0
     notes: list = field(default_factory=list)
 
@@ -96,13 +96,11 @@ def dashboard(epochs: int, runs_dir: Path, tabs: int) -> Result:
 
     with dashboard_server(runs_dir) as (url, server), sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
-        received = {"bytes": 0, "frames": 0}
+        received = {"bytes": 0, "sent": 0}
 
         def count(ws):
-            def on_frame(payload):
-                received["bytes"] += len(payload)
-                received["frames"] += 1
-            ws.on("framereceived", on_frame)
+            ws.on("framereceived", lambda payload: received.update(bytes=received["bytes"] + len(payload)))
+            ws.on("framesent", lambda _: received.update(sent=received["sent"] + 1))
 
         pages = [browser.new_page(viewport={"width": 1400, "height": 1000}) for _ in range(tabs)]
         for page in pages:
@@ -117,14 +115,14 @@ def dashboard(epochs: int, runs_dir: Path, tabs: int) -> Result:
             slider.press("ArrowRight")
         first.get_by_text(f"({epochs} epochs ×").wait_for()
         server_cpu, browser_cpu, clock = cpu_seconds(server.pid), browser_cpu_seconds(), time.perf_counter()
-        received.update(bytes=0, frames=0)
+        received.update(bytes=0, sent=0)
         first.locator('[data-testid="stButton"] button', has_text="Start training").click()
         for page in pages[1:]:  # the other tabs open the Train page on the running job
             page.goto(f"{url}/Train")
         for page in pages:
             page.locator('[data-testid="stProgress"]', has_text="finished").wait_for(timeout=900_000)
         result = Result(0.0, cpu_seconds(server.pid) - server_cpu, browser_cpu_seconds() - browser_cpu,
-                        received["bytes"], received["frames"], time.perf_counter() - clock)
+                        received["bytes"], received["sent"], time.perf_counter() - clock)
         browser.close()
     result.images_per_s = images_per_s(runs_dir)
     return result
@@ -138,7 +136,7 @@ def main():
     args = parser.parse_args()
     print(f"# report-2019, {args.epochs} epochs, batch 100, {os.cpu_count()} CPUs; CLI and dashboard side by side")
     print(f"{'repeat':>6} {'where':24} {'images/s':>9} {'/ CLI':>7} {'CPU s':>7} {'+CPU s':>7} {'browser':>8} "
-          f"{'MB recv':>8} {'frames':>7}")
+          f"{'MB recv':>8} {'sent':>6} {'ms/sent':>8} {'kB/sent':>8}")
     ratios = {tabs: [] for tabs in args.tabs}
     for repeat in range(args.repeats):
         for tabs in args.tabs:
@@ -150,9 +148,12 @@ def main():
             print(f"{repeat:6} {'CLI':24} {base.images_per_s:9,.0f} {'':7} {base.cpu_s:7.1f}", flush=True)
             print(f"{repeat:6} {f'dashboard, {tabs} tab(s)':24} {watched.images_per_s:9,.0f} {ratio:7.1%} "
                   f"{watched.cpu_s:7.1f} {watched.cpu_s - base.cpu_s:7.1f} {watched.browser_cpu_s:8.1f} "
-                  f"{watched.received_bytes / 1e6:8.2f} {watched.refreshes:7}", flush=True)
+                  f"{watched.received_bytes / 1e6:8.2f} {watched.requests:6} "
+                  f"{1000 * watched.browser_cpu_s / max(watched.requests, 1):8.0f} "
+                  f"{watched.received_bytes / 1e3 / max(watched.requests, 1):8.1f}", flush=True)
     print("CPU s: the training process's; +CPU s: the dashboard server's beyond the CLI's; browser: every Chromium "
-          "process's; MB recv and frames: the websocket's, all tabs")
+          "process's; MB recv: what the tabs' websockets received; sent: the messages the tabs sent (rerun requests: "
+          "the live view's refreshes); ms/sent and kB/sent: browser CPU and bytes received per message sent")
     for tabs, values in ratios.items():
         print(f"dashboard / CLI with {tabs} tab(s): median {statistics.median(values):.1%} "
               f"(min {min(values):.1%}, max {max(values):.1%}, {len(values)} runs)")
