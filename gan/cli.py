@@ -18,6 +18,7 @@ from gan.images import grid_image, npy_bytes, png_bytes, to_uint8
 from gan.runner import continue_config, execute
 from gan.sampling import sample
 from gan.store import RunNotFound, RunStore
+from gan.sweep import command as sweep_command  # its flags only: Ray loads when a sweep runs
 from gan.timing import duration_text, eta_seconds
 from gan.trainer import TrainControl
 
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--n", type=int, default=2000, help="Number of samples, 100..10000 (default 2000).")
     evaluate.add_argument("--seed", type=int, default=0, help="Noise seed (default 0).")
     evaluate.add_argument("--raw", action="store_true", help=RAW_HELP)
+    sweep_command.add_parser(sub, _add_config_flags)
     return parser
 
 
@@ -107,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     store = RunStore(args.runs_dir)
     try:
-        return {"train": cmd_train, "runs": cmd_runs, "sample": cmd_sample, "eval": cmd_eval}[args.command](args, store)
+        commands = {"train": cmd_train, "runs": cmd_runs, "sample": cmd_sample, "eval": cmd_eval, "sweep": cmd_sweep}
+        return commands[args.command](args, store)
     except (ConfigError, RunNotFound, FileNotFoundError, ValueError) as exc:
         parser.exit(2, f"python -m gan {args.command}: error: {exc}\n")
 
@@ -121,6 +124,10 @@ def _config_from_args(args) -> TrainConfig:
     if args.config:
         return TrainConfig.from_dict({**TrainConfig.from_json(args.config.read_text()).to_dict(), **overrides})
     return preset(args.preset, **overrides)
+
+
+def cmd_sweep(args, store: RunStore) -> int:
+    return sweep_command.run(args, store, _config_from_args(args))
 
 
 def cmd_train(args, store: RunStore) -> int:

@@ -1,0 +1,2 @@
+"""Hyperparameter sweeps on Ray Tune. Importing this package does not import Ray: ``space``, ``record``
+and ``command`` work without it; ``tuner`` and ``trial`` (loaded when a sweep runs) need it."""

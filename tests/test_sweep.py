@@ -1,0 +1,90 @@
+"""Sweeps on Ray Tune: every trial a run in the store, ASHA ranks them, a PBT exploit is a fork, a
+bad space is one line of error, and the core package never imports Ray.
+
+Each test starts its own Ray on loopback, with token authentication on and a token of its own (nothing
+read from ~/.ray), sized for 2 cores: one CPU and one torch thread per trial.
+"""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gan.cli import main
+from gan.config import preset
+from gan.store import RunStore
+from gan.sweep.record import list_sweeps, ranked, read_sweep, sweep_runs
+from gan.sweep.space import parse_space
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = dict(train_images=2000, epochs=2)  # report-2019 on 2,000 images: 20 steps an epoch
+# Ray caches its authentication settings and token per process, on first use: one token for the session
+TOKEN = secrets.token_hex(16)
+
+
+@pytest.fixture
+def ray_env(monkeypatch):
+    """Token authentication with this session's own token, and the loopback environment, undone afterwards."""
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", TOKEN)
+    from gan.sweep.tuner import LOOPBACK_ENV, local_ray_environment  # imports Ray: after its settings
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    for name in (LOOPBACK_ENV, "PYTHONPATH"):
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # recorded, so the fixture restores it
+    local_ray_environment()
+
+
+def test_an_asha_sweep_stores_every_trial_as_a_tagged_run_and_ranks_them(ray_env, runs_dir, capsys):
+    assert main(["sweep", "--scheduler", "asha", "--trials", "4", "--space", "lr_g=loguniform:1e-4:1e-2",
+                 "--train-images", "2000", "--epochs", "2"]) == 0
+    [sweep] = list_sweeps(RunStore())
+    runs = sweep_runs(RunStore(), sweep["id"])
+    assert sweep["status"] == "finished" and len(runs) == 4
+    assert {r["sweep"]["values"]["lr_g"] for r in runs} == {r["config"]["lr_g"] for r in runs}
+    assert all(r["status"] in ("finished", "stopped") and r["sweep"]["node_ip"] == "127.0.0.1" for r in runs)
+    rows = ranked(RunStore(), sweep["id"], "fid")
+    fids = [row["fid"] for row in rows]
+    assert fids == sorted(fids) and sweep["best"]["run"] == rows[0]["run"]
+    printed = capsys.readouterr().out
+    assert printed.index(rows[0]["run"]) < printed.index(rows[-1]["run"])  # printed best first
+
+
+def test_a_pbt_exploit_appears_as_a_fork_of_the_donor_with_the_explored_values(ray_env, runs_dir):
+    from gan.sweep.tuner import run_sweep
+
+    base = preset("report-2019", **SMALL)
+    space = parse_space(["lr_g=choice:0.0001,0.01"], base, scheduler="pbt")
+    sweep_id = run_sweep(RunStore(), base, space, scheduler="pbt", trials=2)
+    runs = {r["id"]: r for r in sweep_runs(RunStore(), sweep_id)}
+    forks = [r for r in runs.values() if r.get("parent")]
+    assert forks, "no exploit happened"
+    fork = forks[0]
+    assert fork["parent"]["run"] in runs and fork["sweep"]["exploited"]["run"] == fork["parent"]["run"]
+    assert fork["parent"]["epoch"] == 1 and fork["epochs_done"] == 2
+    explore = [e for e in RunStore().open(fork["id"]).events() if e["kind"] == "explore"]
+    assert len(explore) == 1 and explore[0]["step"] == fork["parent"]["step"]
+    assert read_sweep(RunStore(), sweep_id)["status"] == "finished"
+
+
+@pytest.mark.parametrize("spec, scheduler, message", [
+    ("lr_g=loguniform:1e-4:2", "asha", "lr_g must be in (0.0, 1.0], got 2.0"),
+    ("hidden=choice:4,128", "asha", "hidden must be in [8, 4096], got 4"),
+    ("lr_gg=uniform:0.1:0.2", "asha", "'lr_gg' is not a searchable config field"),
+    ("hidden=choice:64,128", "pbt", "hidden cannot be searched with pbt"),
+    ("lr_g=uniform:0.01:0.001", "asha", "lr_g: uniform's low must be below its high"),
+])
+def test_a_bad_space_is_one_line_naming_the_field_and_starts_nothing(spec, scheduler, message, runs_dir, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", "--scheduler", scheduler, "--space", spec])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and message in err, err
+    assert list_sweeps(RunStore()) == []
+
+
+def test_the_gan_package_and_its_cli_import_without_ray():
+    code = "import sys, gan, gan.cli, gan.runner, gan.sweep.record; assert 'ray' not in sys.modules, 'ray imported'"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
