@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gan.config import PRESETS
 from gan.store import RunStore
+from gan.sweep.environment import local_ray_environment, uses_local_ray
 from gan.sweep.record import METRICS, ranked
 from gan.sweep.space import parse_space
 
@@ -58,6 +59,8 @@ def run(args, store: RunStore, base) -> int:
     if args.gpus_per_trial < 0:
         raise ValueError(f"--gpus-per-trial must be >= 0, got {args.gpus_per_trial}")
     dimensions = parse_space(args.space, base, scheduler=args.scheduler)
+    if uses_local_ray(args.address):
+        local_ray_environment()  # before Ray is imported
     try:
         from gan.sweep.tuner import run_sweep
     except ImportError:

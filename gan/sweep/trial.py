@@ -10,6 +10,7 @@ fork of the donor's run at that epoch, with the explored values recorded as an e
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -37,6 +38,8 @@ def train_trial(values: dict, *, sweep: dict) -> None:
         return
     reporter = Reporter(run, trial_id)
     execute(run, resume=run.info().get("step", 0) > 0, control=reporter.control, callbacks=reporter.callbacks())
+    if reporter.control.stop_requested:
+        sys.exit(0)  # what Tune's report raised: the trial ends here, without its final report
 
 
 def _trial_run(store: RunStore, tag: dict, config: TrainConfig, checkpoint) -> Run | None:
@@ -91,5 +94,5 @@ class Reporter:
             (Path(folder) / POINTER).write_text(json.dumps(pointer))
             try:
                 tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder))
-            except SystemExit:  # the scheduler stopped or paused this trial: end the run cleanly
+            except SystemExit:  # the scheduler stopped or paused this trial: end the run cleanly, then exit
                 self.control.stop()

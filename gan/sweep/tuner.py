@@ -8,32 +8,24 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
 
 import ray
 from ray import tune
+from ray._private import ray_constants
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
 
-import gan
 from gan.config import TrainConfig
 from gan.store import RunStore
+from gan.sweep.environment import LOOPBACK_ENV, uses_local_ray
 from gan.sweep.record import (METRICS, create_sweep, ranked, request_stop, stop_requested, sweep_path,
                               sweep_runs, write_sweep)
 from gan.sweep.space import Dimension
 from gan.sweep.trial import train_trial
 
-LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a local Ray registers as 127.0.0.1 and listens only there
 OBJECT_STORE_BYTES = 256 << 20  # trials pass pointers, not weights: a small object store is plenty
-
-
-def local_ray_environment() -> None:
-    """The environment a local Ray (or a loopback test cluster) needs, set before it starts: nodes on
-    loopback only, and workers that import this very ``gan`` package."""
-    os.environ[LOOPBACK_ENV] = "0"
-    package_root = str(Path(gan.__file__).resolve().parent.parent)
-    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
-    if package_root not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, paths)])
+# a trial stopped by its scheduler finishes its step and writes a checkpoint before its worker takes the next
+# trial; Tune waits 2 s for that by default, too short on a busy machine (the trial would then fail)
+WORKER_ENV = {"TUNE_FUNCTION_THREAD_TIMEOUT_S": "60"}
 
 
 def connect(address: str | None) -> bool:
@@ -41,12 +33,14 @@ def connect(address: str | None) -> bool:
     new local Ray on loopback with its dashboard off). Returns whether this call started Ray."""
     if ray.is_initialized():
         return False
-    if address or os.environ.get("RAY_ADDRESS"):
-        ray.init(address=address or None, log_to_driver=False)
+    if not uses_local_ray(address):
+        ray.init(address=address or None, log_to_driver=False, runtime_env={"env_vars": WORKER_ENV})
         return True
-    local_ray_environment()
+    if ray_constants.ENABLE_RAY_CLUSTER:
+        raise RuntimeError(f"a local Ray would listen on every interface: call "
+                           f"gan.sweep.environment.local_ray_environment() before importing ray ({LOOPBACK_ENV}=0)")
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES,
-             log_to_driver=False)
+             log_to_driver=False, runtime_env={"env_vars": WORKER_ENV})
     return True
 
 
