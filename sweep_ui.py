@@ -111,7 +111,7 @@ def parallel_figure(rows: list[dict], metric: str) -> go.Figure:
     colors = [r[metric] for r in scored]
     fig = go.Figure(go.Parcoords(dimensions=dimensions, line=dict(color=colors, colorscale="Viridis",
                                                                   reversescale=METRICS[metric] == "max", showscale=True)))
-    fig.update_layout(title="Sampled values against the metric", height=360, margin=dict(l=60, r=40, t=60, b=20))
+    fig.update_layout(title="Sampled values against the metric", height=380, margin=dict(l=60, r=40, t=90, b=20))
     return fig
 
 
