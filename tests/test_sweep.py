@@ -87,6 +87,18 @@ def test_a_bad_space_is_one_line_naming_the_field_and_starts_nothing(spec, sched
     assert list_sweeps(RunStore()) == []
 
 
+def test_the_stop_file_ends_the_whole_sweep(ray_env, runs_dir):
+    from gan.sweep.record import create_sweep, request_stop
+    from gan.sweep.tuner import StopFile
+
+    store = RunStore()
+    sweep_id = create_sweep(store, space=[], scheduler="fifo", metric="fid")
+    stopper = StopFile(store, sweep_id)
+    assert not stopper.stop_all()
+    request_stop(store, sweep_id)
+    assert stopper.stop_all() and not stopper("trial", {})
+
+
 def test_the_gan_package_and_its_cli_import_without_ray():
     code = "import sys, gan, gan.cli, gan.runner, gan.sweep.record; assert 'ray' not in sys.modules, 'ray imported'"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

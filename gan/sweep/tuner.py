@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import ray
@@ -96,7 +97,8 @@ def run_sweep(store: RunStore, base: TrainConfig, dimensions: list[Dimension], *
                             trials_wanted=trials, base=base.to_dict(), address=address or "local")
     if on_start:
         on_start(sweep_id)
-    previous = signal.signal(signal.SIGTERM, lambda *_: request_stop(store, sweep_id))
+    main_thread = threading.current_thread() is threading.main_thread()  # only there can it take signals
+    previous = signal.signal(signal.SIGTERM, lambda *_: request_stop(store, sweep_id)) if main_thread else None
     started = connect(address)
     try:
         tuner = _tuner(store, sweep_id, base, dimensions, scheduler=scheduler, trials=trials,
@@ -104,13 +106,14 @@ def run_sweep(store: RunStore, base: TrainConfig, dimensions: list[Dimension], *
                        interval=interval)
         grid = tuner.fit()
         status = "stopped" if stop_requested(store, sweep_id) else "finished"
-        trial_states = [{"trial": r.metrics.get("trial_id"), "error": str(r.error) if r.error else None} for r in grid]
+        trial_states = [{"trial": (r.metrics or {}).get("trial_id"), "error": str(r.error) if r.error else None} for r in grid]
         _finish(store, sweep_id, metric, status=status, trials=trial_states)
     except BaseException as exc:
         _finish(store, sweep_id, metric, status="failed", message=f"{type(exc).__name__}: {exc}")
         raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
         if started:
             ray.shutdown()
     return sweep_id
