@@ -191,10 +191,10 @@ def _layout(fig: go.Figure, *, title: str, y_title: str, revision: str, height: 
 
 
 def _mark_events(fig: go.Figure, events: list[dict], steps_per_epoch: int) -> None:
-    """A dotted line where the learning rates were changed during a pause."""
+    """A dotted line where the learning rates were changed during a pause, or a sweep's PBT explored new values."""
     for event in events:
-        if event["kind"] == "resume" and event["detail"]:
-            text = ", ".join(f"{k} → {v:g}" for k, v in event["detail"].items())
+        if event["kind"] in ("resume", "explore") and event["detail"]:
+            text = ", ".join(f"{k} → {v:g}" if isinstance(v, float) else f"{k} → {v}" for k, v in event["detail"].items())
             fig.add_vline(x=event["step"] / max(steps_per_epoch, 1), line_dash="dot", line_color="gray",
                           annotation_text=text, annotation_position="top left")
 

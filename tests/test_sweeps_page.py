@@ -114,3 +114,15 @@ def test_launch_starts_python_m_gan_sweep_as_its_own_process(monkeypatch, runs_d
     assert args[5] == "sweep" and "--scheduler" in args and args[args.index("--scheduler") + 1] == "pbt"
     assert "lr_g=loguniform:0.0001:0.01" in args and "--train-images" in args
     assert kw["start_new_session"] is True  # a Streamlit restart does not end it
+
+
+def test_a_pbt_explore_step_is_marked_on_the_fork_s_curves(pbt_sweep):
+    import ui
+
+    child = pbt_sweep[3]
+    config = child.config()
+    fig = ui.loss_figure(child.steps(), loss=config.loss, steps_per_epoch=config.steps_per_epoch,
+                         events=child.events(), revision="test")
+    [line] = [s for s in fig.layout.shapes if s.line.dash == "dot"]
+    assert line.x0 == 1.0  # the fork point, in epochs
+    assert [a.text for a in fig.layout.annotations] == ["lr_g → 0.002"]
