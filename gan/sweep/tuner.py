@@ -60,12 +60,12 @@ def _distribution(d: Dimension):
     return tune.lograndint(d.low, d.high + 1) if whole else tune.loguniform(d.low, d.high)
 
 
-def make_scheduler(name: str, dimensions: list[Dimension], *, interval: int):
+def make_scheduler(name: str, dimensions: list[Dimension], *, interval: int, epochs: int):
     """fifo: every trial to the end; asha: stop the worse trials at rungs of ``interval``, 2x, 4x...
     epochs; pbt: every ``interval`` epochs the worse half copies the better half's weights (a fork)
     and perturbs the searched values."""
     if name == "asha":
-        return ASHAScheduler(time_attr="epoch", grace_period=interval, reduction_factor=2)
+        return ASHAScheduler(time_attr="epoch", max_t=epochs, grace_period=min(interval, epochs), reduction_factor=2)
     if name == "pbt":
         mutations = {d.field: tune.choice(list(d.values)) if d.values else _distribution(d) for d in dimensions}
         return PopulationBasedTraining(time_attr="epoch", perturbation_interval=interval,
@@ -128,7 +128,8 @@ def _tuner(store, sweep_id, base, dimensions, *, scheduler, trials, max_concurre
         param_space=search_space(dimensions),
         tune_config=tune.TuneConfig(metric=metric, mode=METRICS[metric], num_samples=trials,
                                     max_concurrent_trials=max_concurrent, reuse_actors=True,
-                                    scheduler=make_scheduler(scheduler, dimensions, interval=interval)),
+                                    scheduler=make_scheduler(scheduler, dimensions, interval=interval,
+                                                             epochs=base.epochs)),
         run_config=tune.RunConfig(name="ray", storage_path=str(sweep_path(store, sweep_id).resolve()),
                                   stop=StopFile(store, sweep_id), verbose=0),
     )
