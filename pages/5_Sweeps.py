@@ -27,7 +27,7 @@ with st.expander("New sweep", expanded=not sweeps):
     scheduler = c1.radio("Scheduler", SCHEDULERS, index=1, horizontal=True, key="sweep-scheduler",
                          help="fifo: every trial to the end; asha: stop the worse trials early; pbt: the worse "
                               "half copies the better half's weights (a fork) and perturbs the values")
-    metric = c2.selectbox("Metric", sorted(METRICS), format_func=sweep_ui.METRIC_LABELS.get, key="sweep-metric")
+    metric = c2.selectbox("Metric", list(METRICS), format_func=sweep_ui.METRIC_LABELS.get, key="sweep-metric")
     concurrent = c3.number_input("Trials at once", 1, 64, 2, key="sweep-concurrent", help="one CPU each")
     overrides = {"epochs": int(epochs), "train_images": int(images)}
     try:
