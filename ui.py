@@ -190,15 +190,17 @@ def _layout(fig: go.Figure, **props) -> go.Figure:
 
 
 def _event_marks(events: list[dict], steps_per_epoch: int) -> tuple[list[dict], list[dict]]:
-    """Shapes and annotations: a dotted line where the learning rates were changed during a pause."""
+    """Shapes and annotations: a dotted line where the learning rates were changed during a pause, or
+    a sweep's PBT explored new values."""
     shapes, annotations = [], []
     for event in events:
-        if event["kind"] == "resume" and event["detail"]:
+        if event["kind"] in ("resume", "explore") and event["detail"]:
             x = event["step"] / max(steps_per_epoch, 1)
             shapes.append(dict(type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1,
                                line=dict(dash="dot", color="gray")))
+            text = ", ".join(f"{k} → {v:g}" if isinstance(v, float) else f"{k} → {v}" for k, v in event["detail"].items())
             annotations.append(dict(xref="x", yref="paper", x=x, y=1, xanchor="right", yanchor="top", showarrow=False,
-                                    text=", ".join(f"{k} → {v:g}" for k, v in event["detail"].items())))
+                                    text=text))
     return shapes, annotations
 
 

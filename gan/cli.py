@@ -14,6 +14,7 @@ from pathlib import Path
 
 from gan.config import PRESETS, ConfigError, TrainConfig, field_kind, parse_epochs, preset
 from gan.files import atomic_write
+from gan.sweep import command as sweep_command  # its flags only: Ray and torch load when a sweep runs
 from gan.timing import duration_text, eta_seconds
 
 
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and DIR/curves.html (the interactive curves, plotly.js included: opens offline)."))
     report.add_argument("--run", required=True, help="Run id (see `runs`).")
     report.add_argument("--out", type=Path, required=True, help="Output folder (created if missing).")
+    sweep_command.add_parser(sub, _add_config_flags)
     return parser
 
 
@@ -110,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
 
     store = RunStore(args.runs_dir)
     try:
-        commands = {"train": cmd_train, "runs": cmd_runs, "sample": cmd_sample, "eval": cmd_eval, "report": cmd_report}
+        commands = {"train": cmd_train, "runs": cmd_runs, "sample": cmd_sample, "eval": cmd_eval, "report": cmd_report,
+                    "sweep": cmd_sweep}
         return commands[args.command](args, store)
     except (ConfigError, RunNotFound, FileNotFoundError, ValueError) as exc:
         parser.exit(2, f"python -m gan {args.command}: error: {exc}\n")
@@ -125,6 +128,10 @@ def _config_from_args(args) -> TrainConfig:
     if args.config:
         return TrainConfig.from_dict({**TrainConfig.from_json(args.config.read_text()).to_dict(), **overrides})
     return preset(args.preset, **overrides)
+
+
+def cmd_sweep(args, store) -> int:
+    return sweep_command.run(args, store, _config_from_args(args))
 
 
 def cmd_train(args, store) -> int:

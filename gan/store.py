@@ -150,9 +150,10 @@ class RunStore:
                     infos.append(info)
         return sorted(infos, key=lambda i: (i.get("created") or 0, i["id"]), reverse=True)
 
-    def fork(self, parent_id: str, *, epoch: int | None = None, **changes) -> "Run":
+    def fork(self, parent_id: str, *, epoch: int | None = None, info: dict | None = None, **changes) -> "Run":
         """A new run that starts from ``parent_id``'s checkpoint at ``epoch`` (default: its latest) with
-        ``changes`` to the config; it records its parent and inherits the history up to that point."""
+        ``changes`` to the config; it records its parent and inherits the history up to that point.
+        ``info``: more fields for the child's run.json (a sweep's tag)."""
         parent = self.open(parent_id)
         state = parent.load_checkpoint(epoch)
         base = TrainConfig.from_json(state["config"])
@@ -172,7 +173,7 @@ class RunStore:
             child.save_checkpoint({**state, "config": config.to_json()})
             child.inherit(parent, step=state["step"], epoch=state["epoch"])
             child.write_info(epochs_done=state["epoch"], step=state["step"],
-                             train_seconds=state.get("train_seconds", 0.0))
+                             train_seconds=state.get("train_seconds", 0.0), **(info or {}))
 
         return self.create(config, parent={"run": parent_id, "epoch": state["epoch"], "step": state["step"]},
                            fill=fill)
@@ -359,6 +360,11 @@ class Run:
             except sqlite3.OperationalError:  # created a moment ago: its tables are not there yet
                 return []
         return [{"step": s, "time": t, "kind": k, "detail": json.loads(d)} for s, t, k, d in rows]
+
+    def add_event(self, step: int, kind: str, detail: dict) -> None:
+        """An event recorded from outside a training loop (a sweep's explore step)."""
+        with closing(self.connect()) as con:
+            _insert_event(con, step, kind, detail)
 
     def inherit(self, parent: "Run", *, step: int, epoch: int) -> None:
         """Copy ``parent``'s metrics up to ``step`` and snapshots up to ``epoch`` (a fork's past)."""
@@ -548,11 +554,7 @@ class StoreWriter:
         self.finish(status)
 
     def record_event(self, kind: str, detail: dict) -> None:
-        with self.con:
-            self.con.execute(
-                "INSERT INTO events (step, time, kind, detail) VALUES (?, ?, ?, ?)",
-                (self.trainer.step, time.time(), kind, json.dumps(detail)),
-            )
+        _insert_event(self.con, self.trainer.step, kind, detail)
 
     def finish(self, status: str, message: str = "") -> None:
         """Mark the run ended (finished, stopped or failed) and release the database."""
@@ -560,6 +562,12 @@ class StoreWriter:
         if self.con is not None:
             self.con.close()
             self.con = None
+
+
+def _insert_event(con: sqlite3.Connection, step: int, kind: str, detail: dict) -> None:
+    with con:
+        con.execute("INSERT INTO events (step, time, kind, detail) VALUES (?, ?, ?, ?)",
+                    (step, time.time(), kind, json.dumps(detail)))
 
 
 def _sql_value(v):

@@ -177,5 +177,11 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     no_exception_box(page)
     shoot(page, "runs")
 
+    page.goto(f"{url}/Sweeps")
+    page.get_by_text("No sweeps yet").wait_for()
+    page.get_by_text("Fields to search").wait_for()  # the space form, open while there is no sweep
+    no_exception_box(page)
+    shoot(page, "sweeps")
+
     log = log_path.read_text()
     assert "Traceback" not in log and "missing ScriptRunContext" not in log, log
