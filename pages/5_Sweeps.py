@@ -10,6 +10,7 @@ from gan.sweep.record import METRICS, list_sweeps, ranked, request_stop, stop_re
 
 st.set_page_config(page_title="Sweeps · GAN on MNIST", page_icon="🧪", layout="wide")
 st.title("🧪 Sweeps")
+st.html(ui.PIXELATED)
 store = ui.get_store()
 missing = sweep_ui.ray_missing()
 if missing:
@@ -57,6 +58,8 @@ sweep_id = st.selectbox("Sweep", list(labels), format_func=labels.get, key="swee
 
 def watch(sweep_id: str) -> None:
     record = next(s for s in list_sweeps(store) if s["id"] == sweep_id)
+    # refreshes only while the sweep runs, and only while this tab is visible
+    ui.refresh_after(2 * ui.REFRESH_S if record["status"] == "running" else None, key="sweep-refresh")
     metric = record["metric"]
     c1, c2 = st.columns([4, 1])
     space = ", ".join(f"{d['field']} {d['kind']}" for d in record["space"])
@@ -86,10 +89,10 @@ def watch(sweep_id: str) -> None:
             st.caption("No exploits: every trial trained from scratch.")
     st.markdown("**The best trials' latest grids**")
     for column, row in zip(st.columns(3), rows[:3]):
-        grid, epoch = ui.latest_grid(store.open(row["run"]))
+        grid = ui.live_grid(store.open(row["run"]), None)  # the newest snapshot's PNG, as stored
         if grid is not None:
-            column.image(ui.scaled(grid, 2), caption=f"{row['run']} · epoch {epoch}")
+            png, width, epoch = grid
+            column.image(png, width=2 * width, caption=f"{row['run']} · epoch {epoch}")
 
 
-live = next(s for s in sweeps if s["id"] == sweep_id)["status"] == "running"
-st.fragment(watch, run_every=ui.REFRESH_S * 2 if live else None)(sweep_id)  # refreshes only while it runs
+st.fragment(watch)(sweep_id)
