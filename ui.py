@@ -327,17 +327,23 @@ PIXELATED = "<style>[data-testid='stImage'] img {image-rendering: pixelated}</st
 _REFRESH_JS = """
 export default function ({ parentElement, data, setTriggerValue }) {
   const state = parentElement.__refresh || (parentElement.__refresh = {});
-  state.fire = () => setTriggerValue("tick", Date.now());
-  clearTimeout(state.timer);
+  const stop = () => { clearTimeout(state.timer); clearTimeout(state.retry); };
+  state.fire = () => {
+    stop();
+    // a rerun that never comes back (a lost message, a reconnect) would stop the clock: ask again later
+    state.retry = setTimeout(state.fire, Math.max(10000, 3000 * data.interval));
+    setTriggerValue("tick", Date.now());
+  };
+  stop();
   if (!state.onVisibility) {
-    state.onVisibility = () => document.visibilityState === "visible" ? state.fire() : clearTimeout(state.timer);
+    state.onVisibility = () => document.visibilityState === "visible" ? state.fire() : stop();
     document.addEventListener("visibilitychange", state.onVisibility);
   }
   if (document.visibilityState === "visible" && data.interval > 0) {
     state.timer = setTimeout(state.fire, data.interval * 1000);
   }
   return () => {
-    clearTimeout(state.timer);
+    stop();
     document.removeEventListener("visibilitychange", state.onVisibility);
     state.onVisibility = null;
   };

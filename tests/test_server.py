@@ -106,3 +106,10 @@ def test_the_config_file_turns_usage_statistics_off():
     # no observable effect on the server (the browser would send them), so this reads the file itself
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["browser"]["gatherUsageStats"] is False
+
+
+def test_the_config_file_turns_the_collection_after_every_script_run_off():
+    # a full gc.collect(2) per rerun held the GIL from the training thread (README, "Watching is free");
+    # timing it would be a timed test, so this reads the file, as Streamlit does
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False
