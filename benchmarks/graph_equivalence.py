@@ -59,9 +59,9 @@ def main():
     parser.add_argument("--seeds", type=int, default=1, help="eager runs with seeds 0..N-1 (run-to-run noise)")
     parser.add_argument("--graphs", action="store_true", help="force the fixed-buffer step (for a CPU check)")
     args = parser.parse_args()
-    config = preset(args.preset, device=args.device, epochs=args.epochs, train_images=args.train_images,
+    config = preset(args.preset, device=args.device, epochs=args.epochs, train_split="all", train_images=args.train_images,
                     snapshot_epochs=(args.epochs,), eval_samples=0)
-    images, labels = load_mnist("train")
+    images, labels = load_mnist("train")  # the whole file (train_split "all"): the same images for every run
     labels = labels if config.conditional else None
     off = dict(graphs=False, amp=False, channels_last=False)
     runs = [("eager seed 0", *train(config, images, labels, **off))]
