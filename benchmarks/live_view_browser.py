@@ -1,0 +1,90 @@
+"""What the Train page's live view costs the browser: Chromium's CPU and a trace of its main thread.
+
+    python benchmarks/live_view_browser.py [--seconds 10]
+
+Starts the dashboard on a loopback port with a temporary store, starts a long report-2019 job from the
+Train page in headless Chromium (Debian's, software drawing), waits until it runs, then for
+``--seconds``: every Chromium process's CPU seconds, CDP's main-thread metrics, and a trace with V8's
+sampling profiler, whose self time it sums by script (Plotly's bundle, React, Streamlit's own chunks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from bench_dashboard import browser_cpu_seconds
+from serve import CHROMIUM_FLAGS, dashboard_server
+
+CATEGORIES = ["devtools.timeline", "v8", "blink", "disabled-by-default-devtools.timeline",
+              "disabled-by-default-v8.cpu_profiler"]
+
+
+def self_time_by_script(trace: dict) -> Counter:
+    """Milliseconds of V8 samples per script file (idle and program time under their own names)."""
+    nodes, totals = {}, Counter()
+    for event in trace["traceEvents"]:
+        if event.get("name") != "ProfileChunk":
+            continue
+        data = event["args"]["data"]
+        profile = data.get("cpuProfile", {})
+        for node in profile.get("nodes", []):
+            nodes[(event["id"], node["id"])] = node["callFrame"]
+        for sample, delta in zip(profile.get("samples", []), data.get("timeDeltas", [])):
+            frame = nodes.get((event["id"], sample))
+            if frame:
+                script = frame.get("url", "").rsplit("/", 1)[-1] or frame.get("functionName") or "?"
+                totals[script] += delta / 1000
+    return totals
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp, dashboard_server(Path(tmp) / "runs") as (url, _), \
+            sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(120_000)
+        page.goto(f"{url}/Train")
+        slider = page.locator('input[type=range][aria-label="epochs"]')
+        slider.focus()
+        slider.press("End")  # a long job: it trains through the measurement
+        page.get_by_text("(1000 epochs ×").wait_for()
+        page.locator('[data-testid="stButton"] button', has_text="Start training").click()
+        page.locator('[data-testid="stProgress"]', has_text="running").wait_for()
+        page.wait_for_timeout(5000)
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Performance.enable")
+
+        def metrics():
+            return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+
+        before, cpu = metrics(), browser_cpu_seconds()
+        trace = Path(tmp) / "trace.json"
+        browser.start_tracing(page=page, path=str(trace), categories=CATEGORIES)
+        page.wait_for_timeout(args.seconds * 1000)
+        browser.stop_tracing()
+        after, cpu = metrics(), browser_cpu_seconds() - cpu
+        browser.close()
+        scripts = self_time_by_script(json.loads(trace.read_text()))
+    print(f"# the Train page watching a running report-2019 job for {args.seconds:g} s, one tab")
+    print(f"Chromium CPU, every process: {cpu:.2f} s")
+    for name in ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration"):
+        print(f"main thread {name}: {after[name] - before[name]:.2f} s")
+    print(f"JS event listeners {before['JSEventListeners']:.0f} -> {after['JSEventListeners']:.0f}, "
+          f"nodes {before['Nodes']:.0f} -> {after['Nodes']:.0f}")
+    print("V8 self time by script (ms):")
+    for script, ms in scripts.most_common(10):
+        print(f"  {ms:8.0f}  {script}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
