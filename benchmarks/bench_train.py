@@ -115,6 +115,8 @@ def main():
     parser.add_argument("--steps", type=int, default=600, help="timed steps per loop (600 = one epoch at batch 100)")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2],
                         help="DataLoader workers of the tutorial loop, each tried (default 0 1 2); the fastest is the baseline")
+    parser.add_argument("--tutorial-steps", type=int,
+                        help="timed steps of the tutorial loop (default: --steps); its per-image CPU work sets its pace")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-sweep", type=int, nargs="*", metavar="B", help="also: our images/s at these batch sizes")
     parser.add_argument("--variants", action="store_true",
@@ -126,13 +128,22 @@ def main():
     images, _ = load_mnist("train")  # the whole training file: both loops are given it (train_split "all")
     name = torch.cuda.get_device_name() if args.device == "cuda" else (platform.processor() or platform.machine())
     print(f"# {name}, {torch.get_num_threads()} threads, torch {torch.__version__}, device {args.device}, "
-          f"preset {args.preset}, batch {config.batch_size}, {args.steps} steps")
-    tried = {w: tutorial_images_per_s(config, images, args.steps, w) for w in args.workers}
+          f"preset {args.preset}, batch {config.batch_size}, {args.steps} steps", flush=True)
+    tutorial_steps = args.tutorial_steps or args.steps
+    tried = {w: tutorial_images_per_s(config, images, tutorial_steps, w) for w in args.workers}
     best = max(tried, key=tried.get)
     tutorial = tried[best]
+    per_epoch = config.steps_per_epoch * config.batch_size
+
+    def row(loop, rate):  # printed as soon as it is measured: a run cut short still shows what it measured
+        print(f"{loop:34} {rate:10,.0f} {rate / tutorial:10.2f}x {500 * per_epoch / rate / 60:9.1f} min", flush=True)
+
+    print(f"{'loop':34} {'images/s':>10} {'vs baseline':>11} {'500 epochs':>11}")
+    for w, rate in tried.items():
+        row(f"tutorial, {w} workers" + (" (the baseline)" if w == best else ""), rate)
     ours = ours_images_per_s(config, images, args.steps)
-    rows = [(f"tutorial, {w} workers" + (" (the baseline)" if w == best else ""), rate) for w, rate in tried.items()]
-    rows.append((f"ours ({acceleration(config, resolve_device(args.device)).describe()})", ours))
+    row(f"ours ({acceleration(config, resolve_device(args.device)).describe()})", ours)
+    print(f"ratio ours/tutorial at its best ({best} workers): {ours / tutorial:.2f}x", flush=True)
     if args.variants:
         # each acceleration on its own, to see what pays off on this card
         for label, accel in (("ours, eager fp32", dict(graphs=False, amp=False, channels_last=False)),
@@ -141,21 +152,17 @@ def main():
                              ("ours, eager bf16+NHWC", dict(graphs=False, amp=True, channels_last=True))):
             if accel["graphs"] and LOSSES[config.loss].gradient_penalty:
                 continue
-            rows.append((label, ours_images_per_s(config, images, args.steps, **accel)))
-    per_epoch = config.steps_per_epoch * config.batch_size
-    print(f"{'loop':34} {'images/s':>10} {'vs baseline':>11} {'500 epochs':>11}")
-    for loop, rate in rows:
-        print(f"{loop:34} {rate:10,.0f} {rate / tutorial:10.2f}x {500 * per_epoch / rate / 60:9.1f} min")
-    print(f"ratio ours/tutorial at its best ({best} workers): {ours / tutorial:.2f}x")
+            row(label, ours_images_per_s(config, images, args.steps, **accel))
     if args.batch_sweep:
         print(f"\n{'batch':>6} {'images/s':>10}")
         for b in args.batch_sweep:
-            print(f"{b:6d} {ours_images_per_s(config.replace(batch_size=b), images, max(50, args.steps * 100 // b)):10,.0f}")
+            print(f"{b:6d} {ours_images_per_s(config.replace(batch_size=b), images, max(50, args.steps * 100 // b)):10,.0f}",
+                  flush=True)
     if args.size_sweep:
         print(f"\n{'images':>7} {'epoch s':>8} {'s per 10k':>9}")
         for n in args.size_sweep:
             seconds = epoch_seconds(config, images, n)
-            print(f"{n:7d} {seconds:8.2f} {seconds / n * 10_000:9.3f}")
+            print(f"{n:7d} {seconds:8.2f} {seconds / n * 10_000:9.3f}", flush=True)
 
 
 if __name__ == "__main__":

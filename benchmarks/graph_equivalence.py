@@ -64,27 +64,31 @@ def main():
     images, labels = load_mnist("train")  # the whole file (train_split "all"): the same images for every run
     labels = labels if config.conditional else None
     off = dict(graphs=False, amp=False, channels_last=False)
-    runs = [("eager seed 0", *train(config, images, labels, **off))]
+    name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
+    print(f"# {name}, torch {torch.__version__}, preset {args.preset}, {args.epochs} epochs of {args.train_images} images",
+          flush=True)
+    show(config, args, "eager seed 0", *train(config, images, labels, **off))
     on = dict(graphs=True) if args.graphs else {}
     trainer, *rest = train(config, images, labels, **on)
     label = trainer.accel.describe().replace("CUDA graphs", "CUDA graphs" if trainer.device.type == "cuda"
                                              else "fixed-buffer step (uncaptured)")
-    runs.append((f"{label} seed 0", trainer, *rest))
+    show(config, args, f"{label} seed 0", trainer, *rest)
     for seed in range(1, args.seeds):
-        runs.append((f"eager seed {seed}", *train(config.replace(seed=seed), images, labels, **off)))
-    name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
-    print(f"# {name}, torch {torch.__version__}, preset {args.preset}, {args.epochs} epochs of {args.train_images} images")
-    for label, trainer, means, scores, seconds in runs:
-        rate = args.epochs * config.steps_per_epoch * config.batch_size / seconds
-        print(f"\n## {label}: {seconds:.1f} s ({rate:,.0f} images/s incl. snapshots), "
-              f"FID {scores['fid']:.1f}, classes {scores['classes_covered']}, precision {scores['precision']:.2f}, "
-              f"recall {scores['recall']:.2f}")
-        print(f"{'epoch':>5} " + " ".join(f"{m:>11}" for m in METRICS))
-        shown = sorted(means)
-        shown = shown if len(shown) <= 12 else shown[:: max(1, len(shown) // 10)] + [shown[-1]]
-        for e in dict.fromkeys(shown):
-            print(f"{e:5d} " + " ".join(f"{means[e][m]:11.4f}" for m in METRICS))
+        show(config, args, f"eager seed {seed}", *train(config.replace(seed=seed), images, labels, **off))
 
+
+def show(config, args, label, trainer, means, scores, seconds):
+    """One run's table, printed as soon as it ends: a run cut short still shows what it measured."""
+    rate = args.epochs * config.steps_per_epoch * config.batch_size / seconds
+    print(f"\n## {label}: {seconds:.1f} s ({rate:,.0f} images/s incl. snapshots), "
+          f"FID {scores['fid']:.1f}, classes {scores['classes_covered']}, precision {scores['precision']:.2f}, "
+          f"recall {scores['recall']:.2f}")
+    print(f"{'epoch':>5} " + " ".join(f"{m:>11}" for m in METRICS))
+    shown = sorted(means)
+    shown = shown if len(shown) <= 12 else shown[:: max(1, len(shown) // 10)] + [shown[-1]]
+    for e in dict.fromkeys(shown):
+        print(f"{e:5d} " + " ".join(f"{means[e][m]:11.4f}" for m in METRICS))
+    print(end="", flush=True)
 
 if __name__ == "__main__":
     main()
