@@ -107,3 +107,27 @@ def test_the_gpu_check_script_names_only_scripts_that_exist():
     assert all((ROOT / path).is_file() for path in named)
     syntax = subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "gpu_check.sh")], capture_output=True, text=True)
     assert syntax.returncode == 0, syntax.stderr
+
+
+def test_the_gpu_check_script_fits_one_device_call_and_passes_only_flags_its_scripts_take():
+    import re
+
+    script = (ROOT / "benchmarks" / "gpu_check.sh").read_text().replace("\\\n", " ")
+    timeouts = [int(t) for t in re.findall(r"\btimeout (\d+)", script)]
+    assert len(timeouts) == 5 and sum(timeouts) <= 540  # a device call runs 600 s at most
+    for line in script.splitlines():
+        match = re.search(r"(benchmarks/\w+\.py)(.*)", line)
+        if match:
+            source = (ROOT / match.group(1)).read_text()
+            for flag in re.findall(r"(--[a-z][a-z-]*)", match.group(2)):
+                assert f'"{flag}"' in source, f"{match.group(1)} takes no {flag}"
+
+
+def test_the_step_profile_experiment_runs_on_the_cpu(tmp_path):
+    out = subprocess.run([sys.executable, "benchmarks/gpu_step_profile.py", "--device", "cpu", "--steps", "40"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "GAN_RUNS_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = [line for line in out.stdout.splitlines() if not line.startswith("#")]
+    assert lines[0].startswith("eager: ") and "aten ops per step" in lines[0]
+    assert lines[1].startswith("as shipped (CUDA graphs): ") and lines[1].endswith(" images/s")
