@@ -83,10 +83,37 @@ def frechet_distance(feat_a: np.ndarray, feat_b: np.ndarray) -> float:
     return _frechet(*_gaussian(feat_a), *_gaussian(feat_b))
 
 
+def _kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a @ b.T).div_(a.shape[1]).add_(1).pow_(3)
+
+
 def _kernel_sum(a: torch.Tensor, b: torch.Tensor, *, same: bool) -> float:
-    k = (a @ b.T / a.shape[1] + 1) ** 3
+    k = _kernel(a, b)
     # float64 sums of the float32 kernel: a million terms would lose the small difference that is MMD²
     return k.sum(dtype=torch.float64).item() - (k.diagonal().sum(dtype=torch.float64).item() if same else 0)
+
+
+def _subset_sums(a: torch.Tensor, b: torch.Tensor, picks_a: list[np.ndarray], picks_b: list[np.ndarray], *,
+                 same: bool, rows: int = 500) -> torch.Tensor:
+    """``_kernel_sum(a[pa], b[pb], same=same)`` for every pair of subsets at once: the kernel between the
+    whole sets (``rows`` rows at a time), summed per subset pair as ``1_paᵀ K 1_pb`` through one product
+    with the subsets' indicator vectors, instead of one small kernel per subset (KID's 50 subsets: 0.12
+    against 0.44 s here). The products are float32 (each sums at most ``len(b)`` kernel values), the chunks
+    add up in float64: on 2,000 x 10,000 features the KID moved by less than 1e-9. Subsets must not
+    repeat an index."""
+    ra = torch.zeros(len(a), len(picks_a))
+    rb = torch.zeros(len(b), len(picks_b))
+    for i, (pa, pb) in enumerate(zip(picks_a, picks_b)):
+        ra[torch.from_numpy(np.asarray(pa)), i] = 1.0
+        rb[torch.from_numpy(np.asarray(pb)), i] = 1.0
+    sums = torch.zeros(len(picks_a), dtype=torch.float64)
+    for start in range(0, len(a), rows):
+        k = _kernel(a[start : start + rows], b)
+        chunk = ra[start : start + rows].double()
+        sums += (chunk * (k @ rb).double()).sum(0)
+        if same:  # the diagonal pairs each point with itself; the unbiased estimator leaves them out
+            sums -= chunk.T @ k.diagonal(offset=start).double()
+    return sums
 
 
 _WITHIN_REFERENCE: dict[tuple, list[float]] = {}  # kernel sums within the second set's subsets, by its content
@@ -116,12 +143,11 @@ def kernel_distance(feat_a: np.ndarray, feat_b: np.ndarray, *, subsets: int = 50
              for _ in range(subsets)]
     a, b = torch.from_numpy(feat_a).float(), torch.from_numpy(feat_b).float()  # float32 matmuls: 2x faster
     key = (hashlib.sha1(np.ascontiguousarray(feat_b)).hexdigest(), feat_b.shape, len(feat_a), m, subsets, seed)
-    within_b = _within_sums(b, [pick_b for _, pick_b in picks], key)
-    return float(np.mean([
-        (_kernel_sum(a[pick_a], a[pick_a], same=True) + b_sum) / (m * (m - 1))
-        - 2 * _kernel_sum(a[pick_a], b[pick_b], same=False) / m**2
-        for (pick_a, pick_b), b_sum in zip(picks, within_b)
-    ]))
+    picks_a, picks_b = [pick_a for pick_a, _ in picks], [pick_b for _, pick_b in picks]
+    within_b = torch.tensor(_within_sums(b, picks_b, key), dtype=torch.float64)
+    within_a = _subset_sums(a, a, picks_a, picks_a, same=True)
+    across = _subset_sums(a, b, picks_a, picks_b, same=False)
+    return float(((within_a + within_b) / (m * (m - 1)) - 2 * across / m**2).mean())
 
 
 def _rows_per_chunk(n_cols: int) -> int:
@@ -189,15 +215,16 @@ def conditional_accuracy(probs: np.ndarray, requested_labels) -> float:
 
 
 def nearest_training_distance(images: torch.Tensor, train_images: torch.Tensor, k: int = 1,
-                              batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+                              batch: int = 256, train_sq: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Pixel-space L2 distances (N, k) to the k nearest training images, nearest first, and their indices.
 
-    Both sets as float (N, 1, 28, 28) in [-1, 1]. The maximum distance is 2 * 28 = 56.
+    Both sets as float (N, 1, 28, 28) in [-1, 1]. The maximum distance is 2 * 28 = 56. ``train_sq``: the
+    training images' squared norms, if the caller keeps them (70 ms of a snapshot's evaluation here).
     """
     _check_images(images)
     _check_images(train_images)
     x, train = images.reshape(len(images), -1).cpu().float(), train_images.reshape(len(train_images), -1).float()
-    train_sq = (train**2).sum(1)
+    train_sq = (train**2).sum(1) if train_sq is None else train_sq
     distances, indices = [], []
     for chunk in x.split(batch):
         # ||a - b||² = ||a||² + ||b||² - 2 a·b: one matmul per chunk ranks the candidates (||a||² is
@@ -208,6 +235,11 @@ def nearest_training_distance(images: torch.Tensor, train_images: torch.Tensor, 
         distances.append(exact)
         indices.append(nearest.gather(1, order))
     return torch.cat(distances).double().numpy(), torch.cat(indices).numpy()
+
+
+@functools.lru_cache(maxsize=1)
+def _train_sq() -> torch.Tensor:
+    return (_train_images().reshape(len(_train_images()), -1) ** 2).sum(1)
 
 
 @functools.lru_cache(maxsize=1)
@@ -300,7 +332,7 @@ def _scores(features, probs, labels, reference, seed) -> dict:
 
 
 def _distance_summary(images: torch.Tensor) -> dict:
-    distances = nearest_training_distance(images, _train_images())[0][:, 0]
+    distances = nearest_training_distance(images, _train_images(), train_sq=_train_sq())[0][:, 0]
     return {
         "nearest_train_samples": len(distances),
         "nearest_train_distance_mean": float(distances.mean()),

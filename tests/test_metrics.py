@@ -221,3 +221,25 @@ def test_the_memorisation_sample_count_is_recorded_beside_the_distances(metrics_
     scores = metrics.evaluate(noise[:200], memorisation_samples=50)
     assert scores["nearest_train_samples"] == scores["real"]["nearest_train_samples"] == 50
     assert metrics.evaluate(noise[:200])["nearest_train_samples"] == 200
+
+
+def test_kernel_distance_sums_every_subset_as_the_per_subset_kernels_do():
+    """KID's subset sums come from one kernel matrix and indicator products (float32 products, float64
+    chunks); the direct form, one small kernel per subset pair in float64 sums, must agree."""
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(600, 32)).astype(np.float32)
+    b = (rng.normal(size=(1500, 32)) * 1.1 + 0.05).astype(np.float32)
+    m, subsets, seed = 200, 7, 3
+    picks = np.random.default_rng(seed)
+    picks = [(picks.choice(len(a), m, replace=False), picks.choice(len(b), m, replace=False)) for _ in range(subsets)]
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+
+    def direct(x, y, same):
+        k = (x.double() @ y.double().T / x.shape[1] + 1) ** 3
+        return k.sum().item() - (k.diagonal().sum().item() if same else 0.0)
+
+    expected = np.mean([(direct(ta[pa], ta[pa], True) + direct(tb[pb], tb[pb], True)) / (m * (m - 1))
+                        - 2 * direct(ta[pa], tb[pb], False) / m**2 for pa, pb in picks])
+    got = metrics.kernel_distance(a, b, subsets=subsets, subset_size=m, seed=seed)
+    assert got == pytest.approx(expected, rel=1e-4, abs=1e-7)
+    assert abs(expected) > 1e-3  # the two sets differ: a wrong sum would not hide near zero

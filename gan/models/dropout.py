@@ -23,7 +23,13 @@ class Dropout(nn.Module):
         if not self.training or self.p == 0:
             return x
         keep = 1.0 - self.p
-        mask = torch.empty_like(x).bernoulli_(keep, generator=self.generator).div_(keep)
+        if x.device.type == "cpu":
+            # the CPU generator draws bernoulli_ about twice as slowly as uniform_ (250 against 110 us
+            # for D's 200 x 128 mask here), and the masks are 12% of the report's step; on a GPU the
+            # extra comparison would be one more kernel launch in a launch-bound step
+            mask = torch.empty_like(x).uniform_(generator=self.generator).lt_(keep).div_(keep)
+        else:
+            mask = torch.empty_like(x).bernoulli_(keep, generator=self.generator).div_(keep)
         return x * mask
 
     def extra_repr(self) -> str:

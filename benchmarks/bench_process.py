@@ -1,0 +1,61 @@
+"""Whole processes, side by side: ``python -m gan train`` against the tutorial loop as a program
+(``benchmarks/tutorial_gan.py``), for the same epochs of ``report-2019``, wall-clock from start to exit.
+
+Ours runs as a user starts it: metrics on (an evaluation of 2,000 samples at each snapshot, here epochs
+0 and 5), and with ``--eval-samples 0``. The tutorial runs with each of ``--workers`` DataLoader workers;
+the fastest is the baseline. The runs alternate, ``--repeats`` rounds, and each figure is a median.
+
+    python benchmarks/bench_process.py --epochs 5 --repeats 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed(command: list[str], env: dict) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "GAN_RUNS_DIR": tmp}  # the metrics' cache stays where it is: a user's second run
+        epochs = ["--epochs", str(args.epochs)]
+        ours = [sys.executable, "-m", "gan", "train", "--preset", "report-2019", "--quiet", *epochs]
+        commands = {"ours, metrics on": ours, "ours, --eval-samples 0": [*ours, "--eval-samples", "0"]}
+        for w in args.workers:
+            commands[f"tutorial, {w} workers"] = [sys.executable, "benchmarks/tutorial_gan.py", *epochs,
+                                                  "--workers", str(w), "--out", os.path.join(tmp, f"tutorial-{w}")]
+        timed(ours, env)  # fills the metrics' disk cache once, as a user's first run does
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for r in range(args.repeats):
+            for name in (list(commands) if r % 2 == 0 else list(reversed(commands))):
+                times[name].append(timed(commands[name], env))
+                print(f"  round {r + 1}: {name}: {times[name][-1]:.1f} s", flush=True)
+    median = {name: statistics.median(t) for name, t in times.items()}
+    tutorials = {name: s for name, s in median.items() if name.startswith("tutorial")}
+    best = min(tutorials, key=tutorials.get)
+    print(f"\nreport-2019, {args.epochs} epochs, whole process, median of {args.repeats}")
+    print(f"{'program':26} {'wall s':>7} {'vs ' + best:>28}")
+    for name, seconds in median.items():
+        print(f"{name:26} {seconds:7.1f} {median[best] / seconds:27.2f}x")
+
+
+if __name__ == "__main__":
+    main()
