@@ -86,10 +86,10 @@ def main():
         print(f"{kind:32} {us / total:6.1%} {us / total * step_ms:8.2f}")
     if config.family == "mlp":
         # multiply-adds per image: G forward (g); D forward on real and fake (2d); D's weight gradients on
-        # both (2d); for G's update D forward on the fakes (d), D's input and weight gradients (2d), and
-        # G's backward (about 2g): 3g + 7d, about 1.0 M for the report's model
+        # both (2d); for G's update D forward on the fakes (d) and its input gradients (d; its weight
+        # gradients are not computed), and G's backward (about 2g): 3g + 6d, about 0.94 M for the report's model
         g, d = linear_macs_per_image(trainer.G), linear_macs_per_image(trainer.D)
-        macs = 3 * g + 7 * d
+        macs = 3 * g + 6 * d
         floor_ms = 2 * macs * b / (gflops * 1e9) * 1e3
         print(f"arithmetic: {2 * macs / 1e6:.2f} MFLOP per image; this machine's matrix products run "
               f"{gflops:.0f} GFLOP/s (2048^3, float32), so the products alone need {floor_ms:.2f} ms per step: "

@@ -2,7 +2,8 @@
 by ``benchmarks/bench_process.py`` against ``python -m gan train``.
 
 The same models, optimiser settings, labels and split as the ``report-2019`` preset; what the tutorials do
-for the rest: a torchvision Dataset converting each image with ToTensor + Normalize, a shuffled DataLoader,
+for the rest: a torchvision Dataset converting each image with ToTensor + Normalize (or, with ``--preloaded``,
+the set normalised once into a tensor), a shuffled DataLoader,
 the three losses summed on the device and printed once per epoch (no host sync per step), and a grid of 64
 samples saved after every epoch with ``torchvision.utils.save_image``.
 
@@ -22,7 +23,7 @@ from torch.utils.data import DataLoader
 from torchvision.utils import save_image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.bench_train import TutorialMNIST  # noqa: E402
+from benchmarks.bench_train import TutorialMNIST, preloaded  # noqa: E402
 from gan.config import preset  # noqa: E402
 from gan.data import load_train_split  # noqa: E402
 from gan.models import build_models  # noqa: E402
@@ -33,6 +34,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--out", default="tutorial-samples")
+    parser.add_argument("--preloaded", action="store_true", help="the set normalised once into a tensor, no per-image transform")
     args = parser.parse_args()
     config = preset("report-2019")
     images, _ = load_train_split(config.train_split)
@@ -40,7 +42,8 @@ def main():
     G, D = build_models(config)
     opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(config.beta1_g, config.beta2_g))
     opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=(config.beta1_d, config.beta2_d))
-    loader = DataLoader(TutorialMNIST(images), batch_size=config.batch_size, shuffle=True, num_workers=args.workers,
+    dataset = preloaded(images) if args.preloaded else TutorialMNIST(images)
+    loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, num_workers=args.workers,
                         drop_last=True, persistent_workers=args.workers > 0)
     fixed = torch.rand(64, config.noise_dim) * 2 - 1
     os.makedirs(args.out, exist_ok=True)

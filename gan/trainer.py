@@ -258,11 +258,18 @@ class Trainer:
 
         # (2) Update G: maximise log D(G(z)), the non-saturating form of minimising log(1 - D(G(z)))
         if update_g:
-            with self._autocast():
-                fake_scores = D(fake, labels)
-            g_loss = loss.generator(fake_scores.float(), cfg)
-            self.opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
+            # G's update needs D's gradients with respect to its input, not to its weights: those would be
+            # thrown away by the next D step's zero_grad, so they are not computed (fewer products and, on
+            # a GPU, fewer kernels in the captured step)
+            D.requires_grad_(False)
+            try:
+                with self._autocast():
+                    fake_scores = D(fake, labels)
+                g_loss = loss.generator(fake_scores.float(), cfg)
+                self.opt_g.zero_grad(set_to_none=True)
+                g_loss.backward()
+            finally:
+                D.requires_grad_(True)
             self.opt_g.step()
         else:
             g_loss = torch.full((), math.nan, device=self.device)

@@ -360,3 +360,25 @@ def test_a_failed_capture_falls_back_to_eager_and_trains_on(tiny_config, mnist_t
     assert trainer._graphs.capture is False and "not permitted" in trainer._graphs.failure
     assert trainer.accel.graphs is False and trainer.accel.describe() == "eager float32"
     assert all(torch.equal(x, y) for x, y in zip(weights(eager), weights(trainer)))
+
+
+@pytest.mark.parametrize("family,loss,conditional", [("mlp", "bce", False), ("dcgan", "hinge", True)])
+def test_g_update_does_not_compute_d_weight_gradients_and_trains_as_if_it_did(family, loss, conditional, mnist_train,
+                                                                              monkeypatch):
+    """G's update needs only D's input gradients; D's weight gradients from it were thrown away by the
+    next D step's zero_grad. Leaving them out must change no bit of training, and D must stay trainable."""
+    images, labels = mnist_train[0][:640], mnist_train[1][:640]
+    config = preset("dcgan" if family == "dcgan" else "report-2019", family=family, loss=loss, conditional=conditional,
+                    epochs=1, train_split="all", train_images=640, batch_size=64, snapshot_epochs=(), eval_samples=0,
+                    hidden=8 if family == "dcgan" else 32, device="cpu")
+    lean = Trainer(config, images=images, labels=labels)
+    steps = [lean.train_step(lean.data[i * 64 : (i + 1) * 64],
+                             lean.labels[i * 64 : (i + 1) * 64] if conditional else None) for i in range(5)]
+    assert all(p.requires_grad for p in lean.D.parameters())
+    assert all(p.grad is not None for p in lean.D.parameters())  # the D step's own gradients
+    monkeypatch.setattr(torch.nn.Module, "requires_grad_", lambda self, flag=True: self)  # as before: D's too
+    full = Trainer(config, images=images, labels=labels)
+    reference = [full.train_step(full.data[i * 64 : (i + 1) * 64],
+                                 full.labels[i * 64 : (i + 1) * 64] if conditional else None) for i in range(5)]
+    assert all(torch.equal(a, b) for a, b in zip(steps, reference))
+    assert all(torch.equal(a, b) for a, b in zip(weights(lean), weights(full)))
