@@ -124,3 +124,35 @@ def test_a_two_node_loopback_cluster_places_trials_on_both_nodes_writing_one_sto
     assert len({r["sweep"]["node"] for r in runs}) == 2  # one trial per one-CPU node
     assert {r["sweep"]["node_ip"] for r in runs} == {"127.0.0.1"}
     assert all(RunStore().open(r["id"]).evaluations() for r in runs)
+
+
+def test_stop_ends_a_running_sweep_through_ray_with_every_trial_stopped_mid_run(ray_env, runs_dir):
+    """The Sweeps page's Stop, end to end: the stop file is written while trials train under Ray Tune;
+    the sweep ends well before its trials would, marked stopped, and no trial is left running."""
+    import threading
+    import time
+
+    from gan.sweep.record import request_stop
+
+    epochs = 60  # far more than the test waits for: only the stop can end it in time
+    codes = []
+    sweep = threading.Thread(target=lambda: codes.append(main([
+        "sweep", "--scheduler", "fifo", "--trials", "2", "--space", "lr_g=choice:0.001,0.002",
+        "--train-images", "2000", "--epochs", str(epochs)])), daemon=True)
+    sweep.start()
+    store, deadline = RunStore(), time.monotonic() + 240
+    while time.monotonic() < deadline:  # until a trial has trained a full epoch
+        sweeps = list_sweeps(store)
+        if sweeps and any(r.get("epochs_done", 0) >= 1 for r in sweep_runs(store, sweeps[0]["id"])):
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("no trial trained an epoch within 240 s")
+    request_stop(store, sweeps[0]["id"])
+    sweep.join(timeout=180)
+    assert not sweep.is_alive(), "the sweep did not end within 180 s of the stop request"
+    record = read_sweep(store, sweeps[0]["id"])
+    runs = sweep_runs(store, record["id"])
+    assert codes == [0] and record["status"] == "stopped"
+    assert runs and {r["status"] for r in runs} <= {"stopped"}, [r["status"] for r in runs]
+    assert all(r.get("epochs_done", 0) < epochs for r in runs)
