@@ -2,6 +2,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -19,22 +20,39 @@ def gan(*args, env=None):
     return subprocess.run([sys.executable, "-m", "gan", *args], capture_output=True, text=True, env=env or os.environ)
 
 
-@pytest.fixture
-def training(runs_dir):
-    """A tiny `python -m gan train` and what it printed."""
-    out = gan("train", "--preset", "report-2019", *TINY)
+def _train_once(tmp_path_factory, *args):
+    """One `python -m gan train` per module, into a store of its own: (that store, what it printed)."""
+    root = tmp_path_factory.mktemp("cli-runs") / "runs"
+    out = gan("train", *args, env={**os.environ, "GAN_RUNS_DIR": str(root)})
     assert out.returncode == 0, out.stderr
-    return out
+    return root, out
 
 
-@pytest.fixture
-def trained_run(training):
+def _copy_of(trained, runs_dir) -> str:
+    """The run trained once, copied into this test's store (a test may change it): its id."""
+    shutil.copytree(trained[0], runs_dir)
     (run,) = RunStore().list()
     return run["id"]
 
 
-def test_train_prints_the_run_id_and_its_outcome_on_stdout(training, trained_run, runs_dir):
-    assert training.stdout.splitlines() == [f"run {trained_run} in {runs_dir}", f"run {trained_run} finished"]
+@pytest.fixture(scope="module")
+def trained_once(tmp_path_factory):
+    return _train_once(tmp_path_factory, "--preset", "report-2019", *TINY)
+
+
+@pytest.fixture
+def training(trained_once):
+    """A tiny `python -m gan train` and what it printed."""
+    return trained_once[1]
+
+
+@pytest.fixture
+def trained_run(trained_once, runs_dir):
+    return _copy_of(trained_once, runs_dir)
+
+
+def test_train_prints_the_run_id_and_its_outcome_on_stdout(training, trained_run, trained_once):
+    assert training.stdout.splitlines() == [f"run {trained_run} in {trained_once[0]}", f"run {trained_run} finished"]
 
 
 def test_train_writes_a_finished_run_with_its_snapshots_and_checkpoints(trained_run):
@@ -91,13 +109,15 @@ def test_every_subcommand_has_help():
         assert out.returncode == 0 and "usage:" in out.stdout
 
 
+@pytest.fixture(scope="module")
+def conditional_once(tmp_path_factory):
+    return _train_once(tmp_path_factory, "--preset", "cgan", "--epochs", "1", "--train-images", "200",
+                       "--batch-size", "50", "--hidden", "8", "--device", "cpu", "--eval-samples", "0")
+
+
 @pytest.fixture
-def conditional_run(runs_dir):
-    out = gan("train", "--preset", "cgan", "--epochs", "1", "--train-images", "200", "--batch-size", "50",
-              "--hidden", "8", "--device", "cpu", "--eval-samples", "0")
-    assert out.returncode == 0, out.stderr
-    (run,) = RunStore().list()
-    return run["id"]
+def conditional_run(conditional_once, runs_dir):
+    return _copy_of(conditional_once, runs_dir)
 
 
 def test_sample_of_a_conditional_run_with_a_digit_writes_only_images(conditional_run, tmp_path):
