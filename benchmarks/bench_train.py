@@ -55,35 +55,47 @@ def labels_for(config, n):
     return torch.randint(0, 10, (n,)) if config.conditional else None
 
 
-def tutorial_images_per_s(config, images, steps: int, workers: int, tensors: bool = False) -> float:
-    device = resolve_device(config.device)
+def tutorial_setup(config, images, workers: int, tensors: bool = False):
+    """What a tutorial builds before its loop: the models, two Adams and a shuffled DataLoader (of
+    per-image transforms, or of ``preloaded`` tensors): ``(G, D, opt_g, opt_d, loader)``."""
     torch.manual_seed(config.seed)
-    G, D = (m.to(device) for m in build_models(config))
+    G, D = (m.to(resolve_device(config.device)) for m in build_models(config))
     opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(config.beta1_g, config.beta2_g))
     opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=(config.beta1_d, config.beta2_d))
     dataset = preloaded(images) if tensors else TutorialMNIST(images)
     loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, num_workers=workers,
                         drop_last=True, persistent_workers=workers > 0)
+    return G, D, opt_g, opt_d, loader
+
+
+def tutorial_step(config, G, D, opt_g, opt_d, real: torch.Tensor) -> torch.Tensor:
+    """One step as the tutorials write it; the three losses, detached and left on the device (no sync)."""
+    device = real.device
+    b = real.shape[0]
+    z = torch.rand(b, config.noise_dim, device=device) * 2 - 1 if config.noise == "uniform" else \
+        torch.randn(b, config.noise_dim, device=device)
+    fake = G(z)
+    d_loss_real = F.binary_cross_entropy_with_logits(D(real), torch.full((b,), config.real_label, device=device))
+    d_loss_fake = F.binary_cross_entropy_with_logits(D(fake.detach()), torch.zeros(b, device=device))
+    opt_d.zero_grad()
+    (d_loss_real + d_loss_fake).backward()
+    opt_d.step()
+    g_loss = F.binary_cross_entropy_with_logits(D(fake), torch.ones(b, device=device))
+    opt_g.zero_grad()
+    g_loss.backward()
+    opt_g.step()
+    return torch.stack([d_loss_real, d_loss_fake, g_loss]).detach()
+
+
+def tutorial_images_per_s(config, images, steps: int, workers: int, tensors: bool = False) -> float:
+    device = resolve_device(config.device)
+    G, D, opt_g, opt_d, loader = tutorial_setup(config, images, workers, tensors)
     done, start, total = 0, None, torch.zeros(3, device=device)
     while done < steps:
         for real, _ in loader:
             if done == 5:  # skip warm-up (worker start, first allocations)
                 start = time.perf_counter()
-            real = real.to(device)
-            b = real.shape[0]
-            z = torch.rand(b, config.noise_dim, device=device) * 2 - 1 if config.noise == "uniform" else \
-                torch.randn(b, config.noise_dim, device=device)
-            fake = G(z)
-            d_loss_real = F.binary_cross_entropy_with_logits(D(real), torch.full((b,), config.real_label, device=device))
-            d_loss_fake = F.binary_cross_entropy_with_logits(D(fake.detach()), torch.zeros(b, device=device))
-            opt_d.zero_grad()
-            (d_loss_real + d_loss_fake).backward()
-            opt_d.step()
-            g_loss = F.binary_cross_entropy_with_logits(D(fake), torch.ones(b, device=device))
-            opt_g.zero_grad()
-            g_loss.backward()
-            opt_g.step()
-            total += torch.stack([d_loss_real, d_loss_fake, g_loss]).detach()  # logged at the end: no sync per step
+            total += tutorial_step(config, G, D, opt_g, opt_d, real.to(device))  # logged at the end: no sync per step
             done += 1
             if done >= steps:
                 break

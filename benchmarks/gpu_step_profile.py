@@ -16,15 +16,19 @@ for one preset and batch size:
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
 import torch
 
-import gan.trainer as trainer_module
-from benchmarks.bench_train import labels_for
-from gan.config import preset
-from gan.data import load_mnist
-from gan.trainer import Trainer
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script, like its docstring
+import gan.trainer as trainer_module  # noqa: E402
+from benchmarks.bench_train import labels_for  # noqa: E402
+from benchmarks.cuda_check import steps  # noqa: E402
+from gan.config import preset  # noqa: E402
+from gan.data import load_mnist  # noqa: E402
+from gan.trainer import Trainer  # noqa: E402
 
 
 def build(config, images, **kwargs) -> Trainer:
@@ -36,21 +40,11 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def run_steps(trainer: Trainer, n: int, start: int = 0) -> torch.Tensor:
-    b, data = trainer.config.batch_size, trainer.data
-    rows = []
-    for i in range(start, start + n):
-        index = torch.arange(i * b, (i + 1) * b, device=trainer.device) % data.shape[0]
-        labels = trainer.labels.index_select(0, index) if trainer.labels is not None else None
-        rows.append(trainer.train_step(data.index_select(0, index), labels))
-    return torch.stack(rows)
-
-
 def rate(trainer: Trainer, n: int) -> float:
-    run_steps(trainer, 10)  # warm-up: compilation, capture
+    steps(trainer, 10)  # warm-up: compilation, capture
     sync(trainer.device)
     start = time.perf_counter()
-    run_steps(trainer, n, start=10).sum().item()
+    steps(trainer, n)  # returns the metrics on the host: the sync ends the timed span
     return n * trainer.config.batch_size / (time.perf_counter() - start)
 
 
@@ -65,11 +59,11 @@ def replay_rate(trainer: Trainer, n: int) -> float:
 
 
 def kernels_per_step(trainer: Trainer, n: int = 20) -> float:
-    run_steps(trainer, 5)
+    steps(trainer, 5)
     activities = [torch.profiler.ProfilerActivity.CPU] + (
         [torch.profiler.ProfilerActivity.CUDA] if trainer.device.type == "cuda" else [])
     with torch.profiler.profile(activities=activities) as prof:
-        run_steps(trainer, n)
+        steps(trainer, n)
         sync(trainer.device)
     if trainer.device.type == "cuda":
         events = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
@@ -98,7 +92,7 @@ def main():
     print(f"eager: {kernels_per_step(eager):.0f} {'kernels' if device.type == 'cuda' else 'aten ops'} per step, "
           f"{rate(eager, args.steps // 4):,.0f} images/s", flush=True)
     shipped = build(config, images, graphs=True)
-    reference = run_steps(shipped, 200).float().cpu()
+    reference = steps(shipped, 200).float().cpu()
     print(f"as shipped ({shipped.accel.describe()}): {rate(shipped, args.steps):,.0f} images/s", flush=True)
     if device.type == "cuda":
         print(f"graph replay alone: {replay_rate(shipped, args.steps):,.0f} images/s", flush=True)
@@ -108,7 +102,7 @@ def main():
         try:
             start = time.perf_counter()
             compiled = build(config, images, graphs=True)
-            metrics = run_steps(compiled, 200).float().cpu()
+            metrics = steps(compiled, 200).float().cpu()
             warm = time.perf_counter() - start
             diff = (metrics - reference).abs().nan_to_num(0.0).max().item()
             print(f"torch.compile mode={mode}: {rate(compiled, args.steps):,.0f} images/s, first 200 steps {warm:.1f} s "

@@ -11,15 +11,19 @@ matrix-product rate (a 2048 x 2048 float32 product) and the step's multiply-adds
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import time
 from collections import defaultdict
 
 import torch
 
-from gan.config import preset
-from gan.data import load_mnist
-from gan.trainer import Trainer
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script
+from benchmarks.cuda_check import steps  # noqa: E402
+from gan.config import preset  # noqa: E402
+from gan.data import load_mnist  # noqa: E402
+from gan.trainer import Trainer  # noqa: E402
 
 KINDS = {  # operator name -> kind; the rest is "other operators"
     "aten::mm": "matrix products", "aten::addmm": "matrix products", "aten::bmm": "matrix products",
@@ -58,21 +62,15 @@ def main():
     trainer = Trainer(config, images=images, labels=labels if config.conditional else None)
     b = config.batch_size
 
-    def steps(n: int) -> None:
-        for i in range(n):
-            start = (i * b) % (len(trainer.data) - b)
-            labels = trainer.labels[start : start + b] if trainer.labels is not None else None
-            trainer.train_step(trainer.data[start : start + b], labels)
-
-    steps(30)
+    steps(trainer, 30)
     rounds = []
     for _ in range(args.rounds):
         start = time.perf_counter()
-        steps(args.steps)
+        steps(trainer, args.steps)
         rounds.append((time.perf_counter() - start) / args.steps * 1e3)
     step_ms = statistics.median(rounds)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        steps(args.steps)
+        steps(trainer, args.steps)
     by_kind: dict[str, float] = defaultdict(float)
     for event in prof.key_averages():
         by_kind[KINDS.get(event.key, "other operators and autograd")] += event.self_cpu_time_total

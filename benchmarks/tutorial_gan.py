@@ -18,15 +18,12 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader
 from torchvision.utils import save_image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.bench_train import TutorialMNIST, preloaded  # noqa: E402
+from benchmarks.bench_train import tutorial_setup, tutorial_step  # noqa: E402
 from gan.config import preset  # noqa: E402
 from gan.data import load_train_split  # noqa: E402
-from gan.models import build_models  # noqa: E402
 
 
 def main():
@@ -36,32 +33,15 @@ def main():
     parser.add_argument("--out", default="tutorial-samples")
     parser.add_argument("--preloaded", action="store_true", help="the set normalised once into a tensor, no per-image transform")
     args = parser.parse_args()
-    config = preset("report-2019")
+    config = preset("report-2019", device="cpu")  # the CPU benchmark, as before
     images, _ = load_train_split(config.train_split)
-    torch.manual_seed(config.seed)
-    G, D = build_models(config)
-    opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(config.beta1_g, config.beta2_g))
-    opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=(config.beta1_d, config.beta2_d))
-    dataset = preloaded(images) if args.preloaded else TutorialMNIST(images)
-    loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, num_workers=args.workers,
-                        drop_last=True, persistent_workers=args.workers > 0)
+    G, D, opt_g, opt_d, loader = tutorial_setup(config, images, args.workers, tensors=args.preloaded)
     fixed = torch.rand(64, config.noise_dim) * 2 - 1
     os.makedirs(args.out, exist_ok=True)
     for epoch in range(1, args.epochs + 1):
         start, total, steps = time.perf_counter(), torch.zeros(3), 0
         for real, _ in loader:
-            b = real.shape[0]
-            fake = G(torch.rand(b, config.noise_dim) * 2 - 1)
-            d_loss_real = F.binary_cross_entropy_with_logits(D(real), torch.full((b,), config.real_label))
-            d_loss_fake = F.binary_cross_entropy_with_logits(D(fake.detach()), torch.zeros(b))
-            opt_d.zero_grad()
-            (d_loss_real + d_loss_fake).backward()
-            opt_d.step()
-            g_loss = F.binary_cross_entropy_with_logits(D(fake), torch.ones(b))
-            opt_g.zero_grad()
-            g_loss.backward()
-            opt_g.step()
-            total += torch.stack([d_loss_real, d_loss_fake, g_loss]).detach()
+            total += tutorial_step(config, G, D, opt_g, opt_d, real)
             steps += 1
         d_real, d_fake, g = (total / steps).tolist()
         print(f"epoch {epoch}: D real {d_real:.3f}, D fake {d_fake:.3f}, G {g:.3f}, "
