@@ -374,7 +374,7 @@ def scaled(image: np.ndarray, factor: int) -> np.ndarray:
 
 # -- the config form --------------------------------------------------------------------------
 SECTIONS = {
-    "Model": ("family", "loss", "conditional", "noise", "noise_dim", "hidden", "dense", "leaky_slope", "dropout"),
+    "Model": ("family", "loss", "conditional", "clusters", "noise", "noise_dim", "hidden", "dense", "leaky_slope", "dropout"),
     "Training": ("epochs", "batch_size", "lr_g", "lr_d", "real_label", "d_steps", "gp_weight", "ema_halflife",
                  "spectral_norm"),
     "Advanced": ("beta1_g", "beta2_g", "beta1_d", "beta2_d", "ema_rampup", "train_split", "train_images", "seed", "device",
@@ -382,7 +382,7 @@ SECTIONS = {
 }
 # widget bounds tighter than the config allows, where a slider needs them; None: a number box
 SLIDERS = {
-    "noise_dim": (1, 256, 1), "hidden": (8, 1024, 8), "dense": (0, 2048, 64), "leaky_slope": (0.0, 1.0, 0.01), "dropout": (0.0, 0.9, 0.05),
+    "noise_dim": (1, 256, 1), "clusters": (0, 200, 1), "hidden": (8, 1024, 8), "dense": (0, 2048, 64), "leaky_slope": (0.0, 1.0, 0.01), "dropout": (0.0, 0.9, 0.05),
     "epochs": (1, 1000, 1), "real_label": (0.05, 1.0, 0.05), "d_steps": (1, 10, 1), "grid_size": (2, 16, 1),
     "gp_weight": (0.0, 50.0, 0.5),
     "beta1_g": (0.0, 0.99, 0.01), "beta1_d": (0.0, 0.99, 0.01), "beta2_g": (0.9, 0.999, 0.001), "beta2_d": (0.9, 0.999, 0.001),
@@ -461,7 +461,7 @@ def validated(values: dict) -> TrainConfig | None:
 
 
 # the fields a step's cost depends on: the estimate is measured once per combination
-SPEED_FIELDS = ("family", "loss", "conditional", "hidden", "dense", "noise_dim", "batch_size", "d_steps", "device",
+SPEED_FIELDS = ("family", "loss", "conditional", "clusters", "hidden", "dense", "noise_dim", "batch_size", "d_steps", "device",
                 "spectral_norm", "ema_halflife")
 
 

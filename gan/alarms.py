@@ -38,7 +38,7 @@ ALARMS = {
         "Mode collapse: the generator's samples cover {covered} of 10 digit classes (class entropy {entropy:.2f} of "
         "at most 2.30 nats); it is producing a few kinds of digit only.",
         "Fork from the last snapshot that covered all classes with a lower learning rate, use a conditional model "
-        "(cgan), or try the wgan-gp loss, which resists collapse.",
+        "(cgan), self-conditioning without labels (clusters, in a new run), or try the wgan-gp loss, which resists collapse.",
     ),
 }
 

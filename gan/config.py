@@ -41,6 +41,12 @@ class TrainConfig:
     # what to train
     family: str = _spec("mlp", "Model family: mlp (the report's one-hidden-layer GAN) or dcgan (convolutional, sharper digits).")
     conditional: bool = _spec(False, "Condition G and D on the digit label, so you can ask the generator for a given digit.")
+    clusters: int = _spec(
+        0, "Self-conditioning without labels (Liu et al. 2020): group the training images into this many clusters "
+        "(k-means on their pixels, no digit labels) and condition G and D on the cluster, as a conditional GAN is "
+        "on the digit; G draws the cluster from its noise, so it stays unconditional to use. Far better digits for "
+        "the same networks; 50 works well on MNIST. 0: off.", low=0, high=200,
+    )
     loss: str = _spec(
         "bce", "Adversarial loss. bce: the report's non-saturating GAN loss; lsgan: least squares, smoother gradients; "
         "hinge: margin loss of SAGAN/BigGAN; wgan-gp: Wasserstein critic with gradient penalty, the most stable.",
@@ -123,6 +129,7 @@ class TrainConfig:
                 errors[f.name] = message
         errors.update(_check_sizes(self, errors))
         errors.update(_check_registries(self, errors))
+        errors.update(_check_clusters(self, errors))
         if errors:
             raise ConfigError(errors)
         return self
@@ -196,6 +203,19 @@ def _check_sizes(config: TrainConfig, errors: dict[str, str]) -> dict[str, str]:
                                 f"{config.train_split!r}, got {config.train_images}"}
     if config.batch_size > config.train_images:
         return {"batch_size": f"batch_size must be at most train_images ({config.train_images}), got {config.batch_size}"}
+    return {}
+
+
+def _check_clusters(config: TrainConfig, errors: dict[str, str]) -> dict[str, str]:
+    """clusters: 0 or at least 2, at most the training images, and not with digit labels."""
+    if {"clusters", "conditional", "train_images"} & errors.keys() or not config.clusters:
+        return {}
+    if config.clusters == 1:
+        return {"clusters": "clusters must be 0 (off) or between 2 and 200, got 1"}
+    if config.conditional:
+        return {"clusters": "clusters replaces the digit labels: turn off conditional to use clusters, or set clusters to 0"}
+    if config.clusters > config.train_images:
+        return {"clusters": f"clusters must be at most train_images ({config.train_images}), got {config.clusters}"}
     return {}
 
 
@@ -301,6 +321,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # samples from an average of G's weights (StyleGAN2's half-life of 10,000 images); benchmarks/ablation.py
     # shows what each part buys
     "dcgan-wide-ema": _WIDE_EMA,
+    # near-real digits without labels, fast: the small DCGAN self-conditioned on 100 k-means clusters of the
+    # training images (no labels), sampling and snapshots from the weight average; README, "Near-real digits"
+    "dcgan-clusters": {**_DCGAN, "clusters": 100, "ema_halflife": 10_000, "ema_rampup": 0.05, "epochs": 10,
+                       "snapshot_epochs": (0, 1, 2, 3, 5, 8, 10)},
     # a Wasserstein critic with gradient penalty, with the paper's 5 critic steps and Adam (0.5, 0.9)
     "wgan-gp": {**_DCGAN, "loss": "wgan-gp", "lr_g": 0.0002, "lr_d": 0.0002, "beta2_g": 0.9, "beta2_d": 0.9,
                 "d_steps": 5, "gp_weight": 10.0},

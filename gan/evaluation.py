@@ -42,7 +42,8 @@ class DiscriminatorProbe:
     """D's outputs at every snapshot on the first ``n`` test images and on ``n`` fakes of the raw
     generator (what D trains against) from fixed noise: two distributions that, for a probability,
     should move together towards 0.5. Conditional runs: real digits with their labels, fakes asked
-    for digits 0..9 in turn."""
+    for digits 0..9 in turn; self-conditioned runs: real digits with their nearest cluster, fakes with
+    the cluster their noise draws (what G would draw unasked)."""
 
     def __init__(self, trainer, n: int = PROBE_SAMPLES):
         config = trainer.config
@@ -51,6 +52,11 @@ class DiscriminatorProbe:
         self.real_labels = labels[:n] if config.conditional else None
         self.noise = sample_noise(config, n, torch.Generator().manual_seed(config.seed + 4))
         self.fake_labels = torch.arange(n) % NUM_CLASSES if config.conditional else None
+        if trainer.clustering is not None:  # self-conditioned: the test digits' nearest clusters, the fakes' drawn ones
+            self.real_labels = trainer.clustering.assign(images[:n])
+            with torch.no_grad():
+                self.noise, self.fake_labels = trainer.G.input.draw(self.noise.to(trainer.device))
+            self.noise, self.fake_labels = self.noise.cpu(), self.fake_labels.cpu()
         trainer.add_callback("on_snapshot", self.on_snapshot)
 
     def on_snapshot(self, trainer, epoch: int, images) -> None:

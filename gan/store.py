@@ -43,7 +43,7 @@ from gan.trainer import EVENTS
 
 LIVE_STATUSES = ("queued", "running", "paused")
 # fields that shape the weights: a fork must keep them
-ARCHITECTURE_FIELDS = ("family", "conditional", "noise_dim", "hidden", "dense", "spectral_norm")  # spectral_norm: D's weights are stored reparametrised
+ARCHITECTURE_FIELDS = ("family", "conditional", "clusters", "noise_dim", "hidden", "dense", "spectral_norm")  # spectral_norm: D's weights are stored reparametrised
 HEARTBEAT_TIMEOUT_S = 120.0  # a live run writes run.json at least every few seconds
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 DISCRIMINATOR_SUFFIX = "-discriminator.json"  # snapshots/epoch-NNNN-discriminator.json

@@ -18,8 +18,9 @@ from typing import NamedTuple
 
 import torch
 
-from gan.config import TrainConfig
-from gan.data import load_train_split, to_training_tensor
+from gan.clusters import clusters, fit as fit_clusters
+from gan.config import TRAIN_SPLITS, TrainConfig
+from gan.data import load_mnist, load_train_split, to_training_tensor
 from gan.ema import GeneratorAverage
 from gan.losses import LOSSES, gradient_penalty
 from gan.models import build_models
@@ -113,9 +114,26 @@ class Trainer:
         self.accel = acceleration(config, self.device, graphs=graphs, amp=amp, channels_last=channels_last)
         if self.device.type == "cuda":
             enable_tf32()
+        self.clustering = None  # a self-conditioned run's clusters of the training images (gan.clusters)
+        if images is None:  # given images are trained on as they are (benchmarks, tests); else the config's split
+            images, labels = load_train_split(config.train_split, config.data_dir or None)
+            if config.clusters:  # of the whole training file, so that a fork to another split keeps them
+                first = TRAIN_SPLITS[config.train_split][0]
+                self.clustering = clusters(load_mnist("train", config.data_dir or None)[0], config.clusters)
+                labels = self.clustering.labels[first : first + len(images)]
+        elif config.clusters:  # not cached: benchmarks and tests give throwaway images
+            self.clustering = fit_clusters(images, config.clusters)
+            labels = self.clustering.labels
+        self.data = to_training_tensor(images[: config.train_images], self.device)
+        if config.conditional and labels is None:
+            raise ValueError("a conditional config needs the training labels")
+        conditioned = config.conditional or config.clusters
+        self.labels = labels[: config.train_images].to(self.device) if conditioned else None
         with _INIT_LOCK:  # the initial weights come from torch's global generator: one trainer at a time
             torch.manual_seed(config.seed)
             self.G, self.D = (m.to(self.device) for m in build_models(config))
+        if self.clustering is not None:  # G draws clusters with their frequencies (checkpoints carry them)
+            self.G.input.draw.prior.copy_(self.clustering.frequencies())
         # dropout masks, shuffling and training noise come from the run's own generators, so that
         # jobs training side by side in one process do not shift each other's random numbers
         self.dropout_generator = torch.Generator(device=self.device).manual_seed(config.seed + 3)
@@ -131,12 +149,6 @@ class Trainer:
         noise, noise_labels = fixed_noise(config)
         self.fixed_noise = noise.to(self.device)
         self.fixed_labels = noise_labels.to(self.device) if noise_labels is not None else None
-        if images is None:  # given images are trained on as they are (benchmarks, tests); else the config's split
-            images, labels = load_train_split(config.train_split, config.data_dir or None)
-        self.data = to_training_tensor(images[: config.train_images], self.device)
-        if config.conditional and labels is None:
-            raise ValueError("a conditional config needs the training labels")
-        self.labels = labels[: config.train_images].to(self.device) if config.conditional else None
         self.metric_names = METRICS + (PENALTY_METRICS if self.loss.gradient_penalty else ())
         self.control = control or TrainControl()
         self.log_every, self.log_seconds, self.preview_seconds = log_every, log_seconds, preview_seconds
@@ -553,12 +565,12 @@ def measure_images_per_s(config: TrainConfig, *, steps: int = 30, repeats: int =
     not make the estimate of a long run absurd."""
     warmup = 5
     n = min(config.batch_size * (steps + warmup), config.train_images)
-    config = config.replace(train_images=max(n, config.batch_size), epochs=1, snapshot_epochs=(1,))
+    config = config.replace(train_images=max(n, config.batch_size, config.clusters), epochs=1, snapshot_epochs=(1,))
     images = torch.randint(0, 256, (config.train_images, 28, 28), dtype=torch.uint8)
     labels = torch.randint(0, NUM_CLASSES, (config.train_images,))
     trainer = Trainer(config, images=images, labels=labels)
-    real, real_labels = trainer.data[: config.batch_size], labels[: config.batch_size].to(trainer.device)
-    real_labels = real_labels if config.conditional else None
+    real = trainer.data[: config.batch_size]
+    real_labels = trainer.labels[: config.batch_size] if trainer.labels is not None else None
     for _ in range(warmup):
         trainer.train_step(real, real_labels)
     rates = []

@@ -2,6 +2,7 @@
 
 import numpy as np
 import streamlit as st
+import torch
 
 import ui
 from gan.images import grid_image, npy_bytes, png_bytes, to_uint8
@@ -45,6 +46,13 @@ with left:
     if config.conditional:
         digit = st.segmented_control("Digit", list(range(10)), default=7, key="gen-digit",
                                      help="This generator is conditional: it draws the digit you ask for.") or 0
+    cluster = None
+    if config.clusters:
+        picked = st.selectbox("Cluster", ["drawn from the noise", *range(config.clusters)], key=f"gen-cluster-{run_id}",
+                              help=f"This generator is self-conditioned on {config.clusters} clusters of the training "
+                                   "images, found without labels. Left to the noise, z[0] picks the cluster (with its "
+                                   "frequency in the training set) and the style; or pick one.")
+        cluster = None if isinstance(picked, str) else int(picked)
     z = noise_from_seed(config, seed)[0]
     columns = st.columns(4)
     for i in range(shown):
@@ -52,8 +60,14 @@ with left:
             # keyed by the seed, so a new seed starts the sliders at its own values
             z[i] = st.slider(f"z[{i}]", -bound, bound, round(float(z[i].clamp(-bound, bound)), 2), 0.01,
                              key=f"gen-z{i}-{seed}")
-image = to_uint8(generate(G, z.unsqueeze(0), sample_labels(config, 1, digit)))[0]
-right.image(ui.scaled(image, 8), caption=f"{run_id} · epoch {epoch}" + (f" · digit {digit}" if digit is not None else ""))
+labels = torch.tensor([cluster]) if cluster is not None else sample_labels(config, 1, digit)
+image = to_uint8(generate(G, z.unsqueeze(0), labels))[0]
+right.image(ui.scaled(image, 8), caption=f"{run_id} · epoch {epoch}" + (f" · digit {digit}" if digit is not None else "")
+            + (f" · cluster {cluster}" if cluster is not None else ""))
+if config.clusters:
+    every = grid_image(generate(G, z.repeat(config.clusters, 1), torch.arange(config.clusters)), nrow=10)
+    st.image(ui.scaled(every, 2), caption=f"All {config.clusters} clusters, same noise: what the generator "
+                                          "learned to tell apart without labels")
 if config.conditional:
     row = grid_image(generate(G, z.repeat(10, 1), sample_labels(config, 10)), nrow=10)
     st.image(ui.scaled(row, 2), caption="All digits, same noise: what the noise controls is the style")
@@ -65,7 +79,8 @@ seed_b = c2.number_input("Seed B", 0, 2**31 - 1, 2, key="gen-seed-b")
 steps = c3.slider("Steps", 3, 16, 10, key="gen-steps")
 z_a, z_b = noise_from_seed(config, int(seed_a))[0], noise_from_seed(config, int(seed_b))[0]
 for mode in ("linear", "spherical"):
-    strip = grid_image(generate(G, interpolate(z_a, z_b, steps, mode=mode), sample_labels(config, steps, digit)), nrow=steps)
+    path_labels = torch.full((steps,), cluster) if cluster is not None else sample_labels(config, steps, digit)
+    strip = grid_image(generate(G, interpolate(z_a, z_b, steps, mode=mode), path_labels), nrow=steps)
     st.image(ui.scaled(strip, 2), caption=f"{mode} interpolation, seed {seed_a} → seed {seed_b}")
 
 st.subheader("A grid of samples")

@@ -9,6 +9,7 @@ from gan.config import PRESETS, REPORT_SNAPSHOT_EPOCHS, ConfigError, TrainConfig
 BAD_VALUES = {
     "family": ("transformer", "one of 'dcgan', 'mlp'"),
     "loss": ("wasserstein-9000", "one of 'bce', 'hinge', 'lsgan', 'wgan-gp'"),
+    "clusters": (201, "[0, 200]"),
     "noise_dim": (0, "[1, 1024]"),
     "noise": ("cauchy", "one of 'uniform', 'normal'"),
     "hidden": (5000, "[8, 4096]"),
@@ -123,6 +124,8 @@ DCGAN_AS_DOCUMENTED = dict(family="dcgan", loss="bce", batch_size=64, lr_g=5e-4,
     ("cgan", {**DCGAN_AS_DOCUMENTED, "conditional": True}),
     ("wgan-gp", {**DCGAN_AS_DOCUMENTED, "loss": "wgan-gp", "lr_g": 2e-4, "lr_d": 2e-4, "beta2_g": 0.9, "beta2_d": 0.9,
                  "d_steps": 5, "gp_weight": 10.0}),
+    ("dcgan-clusters", {**DCGAN_AS_DOCUMENTED, "clusters": 100, "ema_halflife": 10_000, "ema_rampup": 0.05, "epochs": 10,
+                        "hidden": 32, "noise_dim": 64}),
 ])
 def test_the_other_presets_hold_the_documented_settings(name, documented):
     config = preset(name)

@@ -207,6 +207,21 @@ def test_generate_offers_a_digit_picker_and_an_all_digits_row_for_conditional_ru
     assert "digit 2" in at.image[0].captions[0] and at.image[0].value != before
 
 
+def test_generate_offers_a_cluster_picker_and_an_every_cluster_grid_for_self_conditioned_runs(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config.replace(family="dcgan", clusters=5, hidden=8, epochs=1))
+    execute(run)
+    at = app("pages/3_Generate.py")
+    captions = [c for image in at.image for c in image.captions]
+    assert any("All 5 clusters, same noise" in c for c in captions)
+    assert not any("cluster " in c for c in at.image[0].captions)  # left to the noise
+    before = at.image[0].value
+    at.selectbox(key=f"gen-cluster-{run.id}").set_value(3).run()
+    assert not at.exception
+    assert "cluster 3" in at.image[0].captions[0]
+    at.selectbox(key=f"gen-cluster-{run.id}").set_value(4).run()
+    assert "cluster 4" in at.image[0].captions[0] and at.image[0].value != before
+
+
 @pytest.mark.parametrize("preset_name", ["report-2019", "dcgan", "cgan", "wgan-gp"])
 def test_train_form_shows_only_the_controls_that_apply(preset_name):
     at = app("pages/1_Train.py")

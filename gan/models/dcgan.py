@@ -10,16 +10,18 @@ w = 64 and dense = 1024 is the InfoGAN architecture that Lucic et al. (2018) use
 import torch
 from torch import nn
 
-from gan.models.conditioning import Projection, num_classes, with_label
+from gan.models.conditioning import GeneratorInput, Projection, num_classes
 
 CONFIG_FIELDS = ("hidden", "leaky_slope", "dense")
 
 
 class Generator(nn.Module):
-    def __init__(self, *, noise_dim, width, dense=0, num_classes=0):
+    def __init__(self, config):
         super().__init__()
-        self.num_classes, self.width = num_classes, width
-        inputs = noise_dim + num_classes
+        self.input = GeneratorInput(config)
+        self.width = width = config.hidden
+        dense = config.dense
+        inputs = config.noise_dim + self.input.width
         top = [nn.Linear(inputs, dense, bias=False), nn.BatchNorm1d(dense), nn.ReLU(True)] if dense else []
         self.project = nn.Sequential(
             *top,
@@ -36,7 +38,7 @@ class Generator(nn.Module):
         )
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.project(with_label(z, labels, self.num_classes))
+        h = self.project(self.input(z, labels))
         return self.net(h.view(-1, 2 * self.width, 7, 7))
 
 
@@ -63,6 +65,6 @@ class Discriminator(nn.Module):
 def build(config):
     classes = num_classes(config)
     return (
-        Generator(noise_dim=config.noise_dim, width=config.hidden, dense=config.dense, num_classes=classes),
+        Generator(config),
         Discriminator(width=config.hidden, leaky_slope=config.leaky_slope, dense=config.dense, num_classes=classes),
     )

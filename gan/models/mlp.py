@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from gan.models.conditioning import Projection, num_classes, with_label
+from gan.models.conditioning import GeneratorInput, Projection, num_classes
 from gan.models.dropout import Dropout
 
 IMAGE_SHAPE = (1, 28, 28)
@@ -12,19 +12,19 @@ CONFIG_FIELDS = ("hidden", "leaky_slope", "dropout")
 
 
 class Generator(nn.Module):
-    def __init__(self, *, noise_dim, hidden, leaky_slope, dropout, num_classes=0):
+    def __init__(self, config):
         super().__init__()
-        self.num_classes = num_classes
+        self.input = GeneratorInput(config)
         self.net = nn.Sequential(
-            nn.Linear(noise_dim + num_classes, hidden),
-            nn.LeakyReLU(leaky_slope),
-            Dropout(dropout),
-            nn.Linear(hidden, IMAGE_SIZE),
+            nn.Linear(config.noise_dim + self.input.width, config.hidden),
+            nn.LeakyReLU(config.leaky_slope),
+            Dropout(config.dropout),
+            nn.Linear(config.hidden, IMAGE_SIZE),
             nn.Tanh(),
         )
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(with_label(z, labels, self.num_classes)).view(-1, *IMAGE_SHAPE)
+        return self.net(self.input(z, labels)).view(-1, *IMAGE_SHAPE)
 
 
 class Discriminator(nn.Module):
@@ -47,4 +47,4 @@ class Discriminator(nn.Module):
 def build(config):
     layer = dict(hidden=config.hidden, leaky_slope=config.leaky_slope, dropout=config.dropout,
                  num_classes=num_classes(config))
-    return Generator(noise_dim=config.noise_dim, **layer), Discriminator(**layer)
+    return Generator(config), Discriminator(**layer)
