@@ -2,6 +2,7 @@
 
     python benchmarks/preset_speed.py                          # every preset, and dcgan + EMA, + SN
     python benchmarks/preset_speed.py --only dcgan dcgan+ema --epochs 2
+    python benchmarks/preset_speed.py --only dcgan dcgan-clusters dcgan dcgan-clusters   # interleaved
 
 Each config trains ``--epochs`` full epochs on MNIST (snapshot metrics off); prints images/s and the
 minutes the preset's own epochs take at that speed. The quality runs of ``ablation.py`` and
@@ -24,6 +25,7 @@ CONFIGS = {
     "dcgan+ema": ("dcgan", {"ema_halflife": 10_000}),
     "dcgan+ema+sn": ("dcgan", {"ema_halflife": 10_000, "spectral_norm": True}),
     "dcgan-wide-ema+sn": ("dcgan-wide-ema", {"spectral_norm": True}),
+    "dcgan+ema+clusters": ("dcgan", {"ema_halflife": 10_000, "clusters": 50}),
 }
 TABLE_EPOCHS = {"report-2019": 20}  # the README's table trains the report's model 20 epochs, not 500
 

@@ -208,11 +208,11 @@ def test_generate_offers_a_digit_picker_and_an_all_digits_row_for_conditional_ru
 
 
 def test_generate_offers_a_cluster_picker_and_an_every_cluster_grid_for_self_conditioned_runs(tiny_config, runs_dir):
-    run = RunStore().create(tiny_config.replace(family="dcgan", clusters=5, hidden=8, epochs=1))
+    run = RunStore().create(tiny_config.replace(family="dcgan", clusters=10, hidden=8, epochs=1))
     execute(run)
     at = app("pages/3_Generate.py")
     captions = [c for image in at.image for c in image.captions]
-    assert any("All 5 clusters, same noise" in c for c in captions)
+    assert any("All 10 clusters, same noise" in c for c in captions)
     assert not any("cluster " in c for c in at.image[0].captions)  # left to the noise
     before = at.image[0].value
     at.selectbox(key=f"gen-cluster-{run.id}").set_value(3).run()
