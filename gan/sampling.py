@@ -42,8 +42,14 @@ def generate(G: torch.nn.Module, noise: torch.Tensor, labels: torch.Tensor | Non
     return torch.cat([G(part, y) for part, y in zip(noise.split(chunk), label_parts)])
 
 
-def sample_labels(config: TrainConfig, n: int, digit: int | None = None) -> torch.Tensor | None:
-    """Labels for ``n`` samples of a conditional model: all ``digit``, or cycling 0..9; None if unconditional."""
+def sample_labels(config: TrainConfig, n: int, digit: int | None = None, *, cluster: int | None = None) -> torch.Tensor | None:
+    """Labels for ``n`` samples of a conditional model: all ``digit``, or cycling 0..9; of a self-conditioned
+    one: all ``cluster``; None if unconditional (a self-conditioned G then draws the cluster from its noise)."""
+    if cluster is not None:
+        if not 0 <= cluster < config.clusters:
+            raise ValueError(f"cluster must be in [0, {config.clusters - 1}] for this run, got {cluster}"
+                             if config.clusters else "cluster is only for self-conditioned runs (clusters > 0)")
+        return torch.full((n,), cluster)
     if not config.conditional:
         if digit is not None:
             raise ValueError("digit is only for conditional runs (this run was trained without labels)")

@@ -60,8 +60,7 @@ with left:
             # keyed by the seed, so a new seed starts the sliders at its own values
             z[i] = st.slider(f"z[{i}]", -bound, bound, round(float(z[i].clamp(-bound, bound)), 2), 0.01,
                              key=f"gen-z{i}-{seed}")
-labels = torch.tensor([cluster]) if cluster is not None else sample_labels(config, 1, digit)
-image = to_uint8(generate(G, z.unsqueeze(0), labels))[0]
+image = to_uint8(generate(G, z.unsqueeze(0), sample_labels(config, 1, digit, cluster=cluster)))[0]
 right.image(ui.scaled(image, 8), caption=f"{run_id} · epoch {epoch}" + (f" · digit {digit}" if digit is not None else "")
             + (f" · cluster {cluster}" if cluster is not None else ""))
 if config.clusters:
@@ -79,8 +78,8 @@ seed_b = c2.number_input("Seed B", 0, 2**31 - 1, 2, key="gen-seed-b")
 steps = c3.slider("Steps", 3, 16, 10, key="gen-steps")
 z_a, z_b = noise_from_seed(config, int(seed_a))[0], noise_from_seed(config, int(seed_b))[0]
 for mode in ("linear", "spherical"):
-    path_labels = torch.full((steps,), cluster) if cluster is not None else sample_labels(config, steps, digit)
-    strip = grid_image(generate(G, interpolate(z_a, z_b, steps, mode=mode), path_labels), nrow=steps)
+    labels = sample_labels(config, steps, digit, cluster=cluster)
+    strip = grid_image(generate(G, interpolate(z_a, z_b, steps, mode=mode), labels), nrow=steps)
     st.image(ui.scaled(strip, 2), caption=f"{mode} interpolation, seed {seed_a} → seed {seed_b}")
 
 st.subheader("A grid of samples")

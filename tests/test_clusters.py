@@ -160,3 +160,15 @@ def test_the_speed_estimate_works_for_a_self_conditioned_config_whatever_its_bat
     for batch in (64, 2):  # a batch of 2 gives fewer estimate images (70) than clusters
         config = preset("dcgan", clusters=100, hidden=8, noise_dim=8, batch_size=batch)
         assert measure_images_per_s(config, steps=3, repeats=1) > 0
+
+
+def test_labels_for_one_cluster_are_checked_against_the_run():
+    from gan.sampling import sample_labels
+
+    config = preset("dcgan-clusters")
+    assert sample_labels(config, 3, cluster=99).tolist() == [99, 99, 99]
+    assert sample_labels(config, 3) is None  # left to the noise
+    with pytest.raises(ValueError, match="cluster must be in \\[0, 99\\] for this run, got 100"):
+        sample_labels(config, 3, cluster=100)
+    with pytest.raises(ValueError, match="cluster is only for self-conditioned runs"):
+        sample_labels(preset("dcgan"), 3, cluster=0)

@@ -59,10 +59,6 @@ class GeneratorInput(nn.Module):
         self.num_classes = num_classes(config)
         self.draw = ClusterDraw(config.clusters, uniform=config.noise == "uniform") if config.clusters else None
 
-    @property
-    def width(self) -> int:
-        return self.num_classes
-
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         if labels is None and self.draw is not None:
             z, labels = self.draw(z)

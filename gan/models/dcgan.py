@@ -21,7 +21,7 @@ class Generator(nn.Module):
         self.input = GeneratorInput(config)
         self.width = width = config.hidden
         dense = config.dense
-        inputs = config.noise_dim + self.input.width
+        inputs = config.noise_dim + self.input.num_classes
         top = [nn.Linear(inputs, dense, bias=False), nn.BatchNorm1d(dense), nn.ReLU(True)] if dense else []
         self.project = nn.Sequential(
             *top,

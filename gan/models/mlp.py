@@ -16,7 +16,7 @@ class Generator(nn.Module):
         super().__init__()
         self.input = GeneratorInput(config)
         self.net = nn.Sequential(
-            nn.Linear(config.noise_dim + self.input.width, config.hidden),
+            nn.Linear(config.noise_dim + self.input.num_classes, config.hidden),
             nn.LeakyReLU(config.leaky_slope),
             Dropout(config.dropout),
             nn.Linear(config.hidden, IMAGE_SIZE),
