@@ -187,19 +187,24 @@ def test_list_never_sees_a_run_half_created_or_half_deleted(tiny_config, runs_di
 
     store = RunStore()
     done = threading.Event()
-    seen = []
+    seen, errors = [], []
 
     def churn():
-        for _ in range(40):
-            run = store.create(tiny_config)
-            store.delete(run.id)
-        done.set()
+        try:
+            for _ in range(40):
+                run = store.create(tiny_config)
+                store.delete(run.id)
+        except Exception as exc:  # a broken create or delete fails the test instead of hanging it
+            errors.append(exc)
+        finally:
+            done.set()
 
     worker = threading.Thread(target=churn)
     worker.start()
     while not done.is_set():
         seen.extend(store.list())
     worker.join()
+    assert errors == []
     assert seen, "the lister never overlapped the churn"
     assert [i for i in seen if i["status"] != "created"] == []
     assert store.list() == [] and list(runs_dir.iterdir()) == []
@@ -572,3 +577,144 @@ def test_training_and_the_cli_never_import_torchvision():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+# -- what mutation testing of store.py found unchecked (README, "Mutation testing") ----------------
+def test_a_new_run_is_recorded_exactly_under_a_dated_id_even_in_a_folder_not_yet_made(tiny_config, tmp_path):
+    import re
+
+    store = RunStore(tmp_path / "not" / "yet" / "runs")
+    before = time.time()
+    run = store.create(tiny_config)
+    after = time.time()
+    assert re.fullmatch(r"\d{8}-\d{6}-mlp-[0-9a-f]{4}", run.id)
+    stamp = time.mktime(time.strptime(run.id[:15], "%Y%m%d-%H%M%S"))
+    assert int(before) - 1 <= stamp <= after
+    info = run.read_info()
+    assert {k: info[k] for k in ("id", "status", "epochs_done", "step", "epochs", "train_seconds", "parent",
+                                 "message")} == {
+        "id": run.id, "status": "created", "epochs_done": 0, "step": 0, "epochs": 2, "train_seconds": 0.0,
+        "parent": None, "message": ""}
+    assert type(info["epochs_done"]) is int and type(info["train_seconds"]) is float
+    assert before <= info["created"] <= after
+    assert sorted(p.name for p in store.root.iterdir()) == [run.id]
+
+
+def test_create_takes_another_id_when_its_folder_or_its_staging_folder_is_taken(tiny_config, tmp_path, monkeypatch):
+    import gan.store
+
+    tokens = iter(["aaaa", "aaaa", "bbbb", "cccc", "dddd"])
+    monkeypatch.setattr(gan.store.secrets, "token_hex", lambda n: next(tokens))
+    monkeypatch.setattr(gan.store.time, "strftime", lambda fmt: "20260101-000000")
+    store = RunStore(tmp_path)
+    first = store.create(tiny_config)
+    assert first.id == "20260101-000000-mlp-aaaa"
+    assert store.create(tiny_config).id == "20260101-000000-mlp-bbbb"  # aaaa's folder exists
+    busy = tmp_path / ".staging-20260101-000000-mlp-cccc"  # another process is creating cccc right now
+    busy.mkdir()
+    assert store.create(tiny_config).id == "20260101-000000-mlp-dddd"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        busy.name, "20260101-000000-mlp-aaaa", "20260101-000000-mlp-bbbb", "20260101-000000-mlp-dddd"]
+    assert first.info()["status"] == "created"  # the colliding attempt left the first run alone
+
+
+def test_create_clears_staging_folders_older_than_an_hour_and_keeps_younger_ones(tiny_config, tmp_path):
+    old, young = tmp_path / ".staging-killed", tmp_path / ".staging-busy"
+    for path in (old, young):
+        (path / "sub").mkdir(parents=True)
+    hours_ago = time.time() - 3600 - 60
+    os.utime(old, (hours_ago, hours_ago))
+    run = RunStore(tmp_path).create(tiny_config)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([young.name, run.id])
+
+
+def test_the_default_root_is_runs_unless_the_environment_or_the_caller_names_another(tmp_path, monkeypatch):
+    from gan.store import default_root
+
+    monkeypatch.delenv("GAN_RUNS_DIR", raising=False)
+    assert default_root() == Path("runs") and RunStore().root == Path("runs")
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "env"))
+    assert RunStore().root == tmp_path / "env" and RunStore(tmp_path / "mine").root == tmp_path / "mine"
+
+
+def test_a_refused_run_id_says_why(tmp_path):
+    with pytest.raises(RunNotFound) as bad:
+        RunStore(tmp_path).path_of("a/b")
+    assert str(bad.value) == "invalid run id 'a/b': letters, digits, '.', '_' and '-' only"
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "link").symlink_to(tmp_path / "elsewhere")  # a name that leads out of the store
+    with pytest.raises(RunNotFound) as outside:
+        RunStore(tmp_path / "runs").path_of("link")
+    assert str(outside.value) == "invalid run id 'link'"
+
+
+@pytest.mark.parametrize("changes", [{"batch_size": 25}, {"train_images": 500}, {"train_split": "all"}])
+def test_a_fork_from_mid_epoch_refuses_each_change_of_the_images_and_takes_other_changes(recorded, changes):
+    from gan.config import ConfigError
+
+    recorded.save_checkpoint({**recorded.load_checkpoint(), "batch": 3})  # as if stopped in mid-epoch
+    with pytest.raises(ConfigError) as refused:
+        RunStore().fork(recorded.id, epochs=4, **changes)
+    assert list(refused.value.errors) == ["batch_size"]
+    assert RunStore().fork(recorded.id, epochs=4, lr_g=1e-4).config().lr_g == 1e-4
+
+
+def test_a_fork_writes_the_info_it_is_given(recorded):
+    child = RunStore().fork(recorded.id, epochs=4, info={"sweep": "s1", "trial": 3})
+    assert (child.info()["sweep"], child.info()["trial"]) == ("s1", 3)
+
+
+def test_an_added_event_is_read_back(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config)
+    run.add_event(12, "explore", {"lr_g": 1e-4})
+    assert [(e["step"], e["kind"], e["detail"]) for e in run.events()] == [(12, "explore", {"lr_g": 1e-4})]
+
+
+def test_claims_are_counted_and_a_lock_held_elsewhere_is_refused_with_the_run_named(tiny_config, runs_dir):
+    import fcntl
+    import stat
+
+    from gan.store import OWNER_LOCK
+
+    run = RunStore().create(tiny_config)
+    for _ in range(3):
+        run.claim()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((run.path / OWNER_LOCK).stat().st_mode) == 0o644 & ~umask
+    run.release()
+    run.release()
+    assert run.owner_alive() is True  # one claim is left
+    run.release()
+    assert run.owner_alive() is False
+    # flock locks belong to open file descriptions: a second descriptor in this process is another owner
+    other = os.open(run.path / OWNER_LOCK, os.O_RDWR)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(RuntimeError, match=f"^run {run.id} is being trained by another process$"):
+            run.claim()
+    finally:
+        os.close(other)
+    run.claim()  # free again
+    run.release()
+
+
+def test_the_recorder_takes_a_single_row_clears_an_old_message_and_ends_with_its_own(tiny_config, mnist_train,
+                                                                                       runs_dir):
+    from gan.store import StoreWriter
+    from gan.trainer import Trainer
+
+    run = RunStore().create(tiny_config)
+    run.write_info(message="Mode collapse: few digits.")  # from an earlier attempt
+    trainer = Trainer(run.config(), images=mnist_train[0])
+    writer = StoreWriter(run, trainer)
+    writer.on_train_start(trainer)
+    assert run.read_info()["message"] == ""
+    trainer.step = 1
+    writer.on_log(trainer, [{"step": 1, "epoch": 1, "d_loss_real": 0.5, "lr": 0.1}])
+    assert run.steps()["lr"].tolist() == [0.1]
+    trainer.step, trainer.config = 11, trainer.config.replace(epochs=5)
+    writer.finish("failed", "boom")
+    info = run.read_info()
+    assert (info["status"], info["message"], info["step"], info["epochs"]) == ("failed", "boom", 11, 5)
