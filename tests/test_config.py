@@ -162,3 +162,65 @@ def test_replace_changes_the_given_fields_and_validates():
     assert (config.epochs, config.lr_g, config.lr_d) == (3, 1e-4, TrainConfig().lr_d)
     with pytest.raises(ConfigError, match="epochs must be in"):
         config.replace(epochs=0)
+
+
+# -- what mutation testing of config.py found unchecked (README, "Mutation testing") ---------------
+def test_refusals_name_their_field_exactly():
+    cases = [
+        (lambda: TrainConfig.from_dict([1, 2]), {"config": "config must be a JSON object, got list"}),
+        (lambda: TrainConfig.from_json("{epochs: 3"), None),
+        (lambda: TrainConfig.from_dict({"learning_rate": 0.1}),
+         {"learning_rate": "learning_rate is not a config field (known: "
+                           + ", ".join(sorted(TrainConfig.__dataclass_fields__)) + ")"}),
+        (lambda: preset("nope"), {"preset": f"preset must be one of {', '.join(sorted(PRESETS))}, got 'nope'"}),
+        # a field out of its own range is not also compared with the others
+        (lambda: preset("report-2019", batch_size=70_000, train_images=600),
+         {"batch_size": "batch_size must be in [1, 60000], got 70000"}),
+        (lambda: preset("report-2019", batch_size=601, train_images=600),
+         {"batch_size": "batch_size must be at most train_images (600), got 601"}),
+    ]
+    for make, errors in cases:
+        with pytest.raises(ConfigError) as refused:
+            make()
+        if errors is None:
+            assert list(refused.value.errors) == ["config"]
+        else:
+            assert refused.value.errors == errors
+    assert preset("report-2019", batch_size=600, train_images=600).batch_size == 600  # equal is allowed
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("epochs", "ten", "epochs must be int in [1, 10000], got 'ten'"),
+    ("lr_g", True, "lr_g must be float in (0.0, 1.0], got True"),  # a bool is not a number
+    ("lr_g", float("inf"), "lr_g must be float in (0.0, 1.0], got inf"),
+    ("snapshot_epochs", (1, "x"), "snapshot_epochs must be a list of whole epochs, got (1, 'x')"),
+])
+def test_a_value_of_the_wrong_type_given_directly_is_refused_with_the_range(field, value, message):
+    with pytest.raises(ConfigError) as refused:
+        preset("report-2019", **{field: value})  # not through from_dict: validate() alone must catch it
+    assert refused.value.errors == {field: message}
+
+
+def test_snapshot_epochs_may_reach_the_highest_epoch():
+    assert preset("report-2019", epochs=10_000, snapshot_epochs=(10_000,)).snapshot_epochs == (10_000,)
+
+
+@pytest.mark.parametrize("changes, errors", [
+    ({"clusters": 1}, {"clusters": "clusters must be 0 (off) or between 2 and 200, got 1"}),
+    ({"clusters": 10, "conditional": True},
+     {"clusters": "clusters replaces the digit labels: turn off conditional to use clusters, or set clusters to 0"}),
+    ({"clusters": 11, "train_images": 10}, {"clusters": "clusters must be at most train_images (10), got 11"}),
+    # a field that is itself wrong is named once, without a second message about the clusters
+    ({"clusters": 500, "train_images": 100}, {"clusters": "clusters must be in [0, 200], got 500"}),
+    ({"clusters": 10, "conditional": "yes"}, {"conditional": "conditional must be true or false, got 'yes'"}),
+    ({"clusters": 10, "train_images": 0}, {"train_images": "train_images must be in [1, 60000], got 0"}),
+])
+def test_clusters_are_refused_with_one_message_naming_the_field(changes, errors):
+    with pytest.raises(ConfigError) as refused:
+        preset("dcgan", batch_size=1, **changes)
+    assert refused.value.errors == errors
+
+
+def test_the_smallest_and_the_largest_cluster_counts_are_allowed():
+    assert preset("dcgan", clusters=2).clusters == 2
+    assert preset("dcgan", clusters=10, train_images=10, batch_size=10).clusters == 10  # as many as images

@@ -147,3 +147,22 @@ def test_spectral_norm_cannot_change_in_a_fork(tiny_config, runs_dir):
 def test_spectral_norm_must_be_a_boolean(tiny_config):
     with pytest.raises(ConfigError, match="spectral_norm must be true or false"):
         TrainConfig.from_dict({**tiny_config.to_dict(), "spectral_norm": "yes"})
+
+
+def test_sample_and_the_compare_grids_use_the_average_at_the_epoch_asked_for_with_the_runs_labels(
+        dcgan_ema_config, runs_dir):
+    from gan.sampling import generate, noise_from_seed, sample
+
+    run = RunStore().create(dcgan_ema_config.replace(conditional=True, snapshot_epochs=(0, 1, 2)))
+    execute(run)
+    raw_images, averaged_images = raw_and_averaged(run, 1)  # not the latest checkpoint
+    assert torch.equal(averaged_images, torch.from_numpy(run.snapshot_images(1)).reshape(-1, 1, 28, 28))
+    assert not torch.allclose(raw_images, averaged_images, atol=1e-3)
+    state, config = run.load_checkpoint(), run.config()
+    labels = torch.arange(6) % 10
+    for raw, key in ((False, "G_ema"), (True, "G")):
+        G = build_models(config)[0]
+        G.load_state_dict(state[key])
+        expected = generate(G.eval(), noise_from_seed(config, 0, 6), labels)
+        images, asked = sample(run, 6, raw=True) if raw else sample(run, 6)  # the default: the average, seed 0
+        assert torch.equal(images, expected) and torch.equal(asked, labels)

@@ -160,3 +160,16 @@ def test_a_conditional_run_samples_the_digit_asked_for_or_cycles_through_all(con
     ones, _ = sample(conditional_run, 3, seed=4, digit=1)
     assert seven_labels.tolist() == [7, 7, 7] and sevens.shape == (3, 1, 28, 28)
     assert not torch.equal(sevens, ones)  # same noise, another digit: the label reaches the generator
+
+
+def test_a_cluster_asked_for_repeats_and_one_outside_the_run_is_refused_with_the_range():
+    config = preset("dcgan", clusters=5)
+    assert sample_labels(config, 3, cluster=0).tolist() == [0, 0, 0]
+    assert sample_labels(config, 2, cluster=4).tolist() == [4, 4]
+    for cluster in (-1, 5):
+        with pytest.raises(ValueError) as refused:
+            sample_labels(config, 2, cluster=cluster)
+        assert str(refused.value) == f"cluster must be in [0, 4] for this run, got {cluster}"
+    with pytest.raises(ValueError) as refused:
+        sample_labels(preset("dcgan"), 2, cluster=0)
+    assert str(refused.value) == "cluster is only for self-conditioned runs (clusters > 0)"
