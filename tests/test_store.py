@@ -718,3 +718,22 @@ def test_the_recorder_takes_a_single_row_clears_an_old_message_and_ends_with_its
     writer.finish("failed", "boom")
     info = run.read_info()
     assert (info["status"], info["message"], info["step"], info["epochs"]) == ("failed", "boom", 11, 5)
+
+
+def test_a_run_deleted_while_the_lister_reads_it_is_left_out_not_listed_as_damaged(tiny_config, runs_dir,
+                                                                                    monkeypatch):
+    import shutil
+
+    import gan.store
+
+    store = RunStore()
+    kept, gone = store.create(tiny_config), store.create(tiny_config)
+    read = gan.store.Run.info
+
+    def info_of_a_run_being_deleted(run):
+        if run.path.name == gone.id:
+            shutil.rmtree(run.path)  # another process deletes it between iterdir() and our read
+        return read(run)
+
+    monkeypatch.setattr(gan.store.Run, "info", info_of_a_run_being_deleted)
+    assert [i["id"] for i in store.list()] == [kept.id]
