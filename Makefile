@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: dashboard test venv browser bench
+.PHONY: dashboard test venv browser bench mutation
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	python3 -m venv $(VENV)
@@ -24,6 +24,13 @@ dashboard: venv
 
 test: venv browser
 	$(PY) -m pytest -q
+
+# mutation testing of config, store, losses and sampling (README, "Mutation testing"); one torch thread, as a
+# forked child of a process that already ran OpenMP code hangs in its next parallel region
+mutation: venv
+	$(PY) -m pip install -q -r requirements-mutation.txt
+	OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run
+	$(VENV)/bin/mutmut results
 
 bench: venv
 	$(PY) benchmarks/bench_train.py

@@ -345,7 +345,8 @@ def test_the_recorder_checkpoints_every_checkpoint_every_epochs(tiny_config, mni
     assert saved == [None, 2, 2, 4]
 
 
-@pytest.mark.parametrize("pid, alive", [(None, False), (0, False), (os.getpid(), True)])
+@pytest.mark.parametrize("pid, alive", [(None, False), (0, False), (os.getpid(), True)],
+                         ids=["none", "zero", "this-process"])  # the same ids in every xdist worker
 def test_process_alive_by_pid(pid, alive):
     from gan.store import process_alive
 
