@@ -156,3 +156,22 @@ def test_stop_ends_a_running_sweep_through_ray_with_every_trial_stopped_mid_run(
     assert codes == [0] and record["status"] == "stopped"
     assert runs and {r["status"] for r in runs} <= {"stopped"}, [r["status"] for r in runs]
     assert all(r.get("epochs_done", 0) < epochs for r in runs)
+
+
+def test_finishing_a_sweep_stops_a_trial_whose_worker_is_still_ending_its_step(runs_dir):
+    """Under load, an ASHA trial's worker was still finishing its step when Tune returned; Ray's shutdown
+    then killed it and the run stayed `interrupted`. No Ray here: the finish itself is what is tested."""
+    from gan.sweep.record import create_sweep
+    from gan.sweep.tuner import _finish
+
+    store = RunStore()
+    sweep_id = create_sweep(store, space=[], scheduler="asha", metric="fid")
+    run = store.create(preset("report-2019", **SMALL), fill=lambda r: r.write_info(sweep={"id": sweep_id}))
+    run.claim()  # its worker is alive and holds the run
+    try:
+        run.write_info(status="running")
+        _finish(store, sweep_id, "fid", status="finished", trials=[])
+        info = run.info()
+        assert (info["status"], info["message"]) == ("stopped", "stopped by the sweep's scheduler")
+    finally:
+        run.release()

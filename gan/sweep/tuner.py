@@ -16,7 +16,7 @@ from ray._private import ray_constants
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
 
 from gan.config import TrainConfig
-from gan.store import RunStore
+from gan.store import LIVE_STATUSES, RunStore
 from gan.sweep.environment import LOOPBACK_ENV, uses_local_ray
 from gan.sweep.record import (METRICS, create_sweep, ranked, request_stop, stop_requested, sweep_path,
                               sweep_runs, write_sweep)
@@ -136,9 +136,13 @@ def _tuner(store, sweep_id, base, dimensions, *, scheduler, trials, max_concurre
 
 
 def _finish(store: RunStore, sweep_id: str, metric: str, **fields) -> None:
-    """Mark runs whose worker was ended by the scheduler (or the stop) stopped, and record the best."""
+    """Mark runs whose worker was ended by the scheduler (or the stop) stopped, and record the best.
+
+    Tune has ended every trial by now, but on a busy machine a stopped trial's worker may still be finishing
+    its step (its run still ``running``) when Ray shuts down and kills it, which would leave the run
+    ``interrupted``: such runs are stopped too."""
     for info in sweep_runs(store, sweep_id):
-        if info["status"] == "interrupted":
+        if info["status"] in ("interrupted", *LIVE_STATUSES):
             store.open(info["id"]).write_info(status="stopped", ended=time.time(),
                                               message="stopped by the sweep's scheduler")
     rows = ranked(store, sweep_id, metric)
