@@ -1,3 +1,4 @@
+import contextlib
 import io
 import json
 import os
@@ -17,7 +18,22 @@ TINY = ["--epochs", "2", "--train-images", "600", "--batch-size", "50", "--hidde
 
 
 def gan(*args, env=None):
+    """`python -m gan ARGS` in a process of its own: the real entry point, torch's import (3 s) included."""
     return subprocess.run([sys.executable, "-m", "gan", *args], capture_output=True, text=True, env=env or os.environ)
+
+
+def cli(*args):
+    """The same command through `gan.cli.main` in this process (no 3 s process start): exit code and output, as
+    `gan()` returns them. For commands that set no process-wide state (`train` sets signal handlers: use `gan()`)."""
+    from gan.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:
+            code = 0 if exc.code is None else exc.code
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def _train_once(tmp_path_factory, *args):
@@ -63,21 +79,21 @@ def test_train_writes_a_finished_run_with_its_snapshots_and_checkpoints(trained_
 
 
 def test_runs_lists_status_epochs_and_duration(trained_run):
-    out = gan("runs")
+    out = cli("runs")
     assert out.returncode == 0
     line = next(line for line in out.stdout.splitlines() if trained_run in line)
     assert "finished" in line and "2/2" in line and re.search(r" \d+ s ", line)  # seconds of training
 
 
 def test_sample_writes_uint8_npy(trained_run, tmp_path):
-    out = gan("sample", "--run", trained_run, "--n", "1000", "--out", str(tmp_path / "s.npy"))
+    out = cli("sample", "--run", trained_run, "--n", "1000", "--out", str(tmp_path / "s.npy"))
     assert out.returncode == 0, out.stderr
     images = np.load(tmp_path / "s.npy")
     assert images.shape == (1000, 28, 28) and images.dtype == np.uint8
 
 
 def test_sample_writes_png_grid_at_an_epoch(trained_run, tmp_path):
-    out = gan("sample", "--run", trained_run, "--epoch", "0", "--n", "16", "--out", str(tmp_path / "g.png"))
+    out = cli("sample", "--run", trained_run, "--epoch", "0", "--n", "16", "--out", str(tmp_path / "g.png"))
     assert out.returncode == 0, out.stderr
     assert Image.open(tmp_path / "g.png").size == (122, 122)  # 4 x 4 tiles of 28 px with 2 px padding
 
@@ -93,19 +109,19 @@ def test_sample_writes_png_grid_at_an_epoch(trained_run, tmp_path):
     (["fly"], "invalid choice"),
 ])
 def test_bad_arguments_exit_2_with_one_line(runs_dir, args, field):
-    out = gan(*args)
+    out = cli(*args)
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 1 and field in out.stderr, out.stderr
 
 
 def test_sample_at_a_missing_epoch_says_which_exist(trained_run, tmp_path):
-    out = gan("sample", "--run", trained_run, "--epoch", "7", "--n", "3", "--out", str(tmp_path / "x.npy"))
+    out = cli("sample", "--run", trained_run, "--epoch", "7", "--n", "3", "--out", str(tmp_path / "x.npy"))
     assert out.returncode == 2 and "epochs kept: 0, 2" in out.stderr
 
 
 def test_every_subcommand_has_help():
     for command in ("train", "runs", "sample"):
-        out = gan(command, "--help")
+        out = cli(command, "--help")
         assert out.returncode == 0 and "usage:" in out.stdout
 
 
@@ -121,14 +137,14 @@ def conditional_run(conditional_once, runs_dir):
 
 
 def test_sample_of_a_conditional_run_with_a_digit_writes_only_images(conditional_run, tmp_path):
-    out = gan("sample", "--run", conditional_run, "--n", "30", "--digit", "3", "--out", str(tmp_path / "s.npy"))
+    out = cli("sample", "--run", conditional_run, "--n", "30", "--digit", "3", "--out", str(tmp_path / "s.npy"))
     assert out.returncode == 0, out.stderr
     assert np.load(tmp_path / "s.npy").shape == (30, 28, 28)
     assert not (tmp_path / "s.labels.npy").exists()
 
 
 def test_sample_of_a_conditional_run_without_a_digit_cycles_labels_and_writes_them(conditional_run, tmp_path):
-    out = gan("sample", "--run", conditional_run, "--n", "25", "--out", str(tmp_path / "s.npy"))
+    out = cli("sample", "--run", conditional_run, "--n", "25", "--out", str(tmp_path / "s.npy"))
     assert out.returncode == 0, out.stderr
     labels = np.load(tmp_path / "s.labels.npy")
     assert labels.tolist() == [i % 10 for i in range(25)]
@@ -136,20 +152,28 @@ def test_sample_of_a_conditional_run_without_a_digit_cycles_labels_and_writes_th
 
 
 def test_digit_for_an_unconditional_run_exits_2(trained_run, tmp_path):
-    out = gan("sample", "--run", trained_run, "--n", "3", "--digit", "3", "--out", str(tmp_path / "s.npy"))
+    out = cli("sample", "--run", trained_run, "--n", "3", "--digit", "3", "--out", str(tmp_path / "s.npy"))
     assert out.returncode == 2 and "only for conditional runs" in out.stderr
 
 
-def test_conditional_flag_is_a_boolean_switch(runs_dir):
-    out = gan("train", "--preset", "cgan", "--no-conditional", "--epochs", "1", "--train-images", "100",
-              "--batch-size", "50", "--hidden", "8", "--device", "cpu", "--eval-samples", "0", "--quiet")
-    assert out.returncode == 0, out.stderr
-    (run,) = RunStore().list()
-    assert run["config"]["conditional"] is False
+def test_conditional_flag_is_a_boolean_switch():
+    from gan.cli import _config_from_args, build_parser
+
+    def conditional(*flags):
+        return _config_from_args(build_parser().parse_args(["train", *flags])).conditional
+
+    assert conditional("--preset", "cgan") is True and conditional("--preset", "cgan", "--no-conditional") is False
+    assert conditional("--preset", "dcgan") is False and conditional("--preset", "dcgan", "--conditional") is True
+
+
+def test_the_module_entry_point_exits_2_with_one_line_in_a_process_of_its_own(runs_dir):
+    out = gan("sample", "--run", "nope", "--n", "3", "--out", "x.npy")
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        "python -m gan sample: error: no run 'nope' in " + str(runs_dir)], out.stderr
 
 
 def test_eval_prints_json_scores_next_to_the_real_data_values(conditional_run):
-    out = gan("eval", "--run", conditional_run, "--n", "200")
+    out = cli("eval", "--run", conditional_run, "--n", "200")
     assert out.returncode == 0, out.stderr
     scores = json.loads(out.stdout)
     assert scores["run"] == conditional_run and scores["epoch"] == 1 and scores["n_samples"] == 200
@@ -160,7 +184,7 @@ def test_eval_prints_json_scores_next_to_the_real_data_values(conditional_run):
 
 
 def test_eval_rejects_an_out_of_range_sample_count(trained_run):
-    out = gan("eval", "--run", trained_run, "--n", "5")
+    out = cli("eval", "--run", trained_run, "--n", "5")
     assert out.returncode == 2 and "--n must be in [100, 10000]" in out.stderr
 
 
@@ -211,8 +235,8 @@ def test_sample_uses_the_average_of_an_ema_run_and_raw_asks_for_the_raw_generato
     assert out.returncode == 0, out.stderr
     (info,) = RunStore().list()
     paths = {kind: tmp_path / f"{kind}.npy" for kind in ("average", "raw")}
-    assert gan("sample", "--run", info["id"], "--n", "16", "--out", str(paths["average"])).returncode == 0
-    assert gan("sample", "--run", info["id"], "--n", "16", "--out", str(paths["raw"]), "--raw").returncode == 0
+    assert cli("sample", "--run", info["id"], "--n", "16", "--out", str(paths["average"])).returncode == 0
+    assert cli("sample", "--run", info["id"], "--n", "16", "--out", str(paths["raw"]), "--raw").returncode == 0
     average, raw = np.load(paths["average"]), np.load(paths["raw"])
     assert np.abs(average.astype(int) - raw.astype(int)).mean() > 1  # two different generators
     # the average is what the run's own snapshots show: the last grid comes from the same weights
