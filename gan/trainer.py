@@ -558,11 +558,13 @@ class _Clock:
         return time.perf_counter() - self.start
 
 
-def measure_images_per_s(config: TrainConfig, *, steps: int = 30, repeats: int = 3) -> float:
+def measure_images_per_s(config: TrainConfig, *, steps: int = 30, repeats: int = 3, seconds: float | None = None) -> float:
     """Training throughput of ``config`` on this machine, from a few steps on random images
     (the step's cost does not depend on the pixels); the first steps are warm-up and not timed.
     The best of ``repeats`` timings: a short burst of other work (a browser drawing a page) must
-    not make the estimate of a long run absurd."""
+    not make the estimate of a long run absurd. ``seconds``: time about that long each instead of
+    ``steps`` steps (at most ``steps``, at least 3; the step's cost read from the warm-up), so a slow
+    model is measured in a second or two and a fast one still over enough steps."""
     warmup = 5
     n = min(config.batch_size * (steps + warmup), config.train_images)
     config = config.replace(train_images=max(n, config.batch_size, config.clusters), epochs=1, snapshot_epochs=(1,))
@@ -573,8 +575,14 @@ def measure_images_per_s(config: TrainConfig, *, steps: int = 30, repeats: int =
     trainer = Trainer(config, images=images, labels=labels)
     real = trainer.data[: config.batch_size]
     real_labels = trainer.labels[: config.batch_size] if trainer.labels is not None else None
-    for _ in range(warmup):
-        trainer.train_step(real, real_labels)
+    clock = _Clock()
+    for i in range(warmup):
+        if i == 1:  # the first step pays one-off costs
+            clock = _Clock()
+        last = trainer.train_step(real, real_labels)
+    if seconds is not None:
+        last.tolist()
+        steps = max(3, min(steps, math.ceil(seconds * (warmup - 1) / clock.elapsed())))
     rates = []
     for _ in range(repeats):
         clock = _Clock()

@@ -1,5 +1,8 @@
 """Small helpers shared by the tests."""
 
+import contextlib
+import io
+import subprocess
 import time
 
 
@@ -11,3 +14,18 @@ def wait_for(predicate, timeout: float = 60.0, message: str = "condition", inter
             return
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {message}")
+
+
+def cli(*args) -> subprocess.CompletedProcess:
+    """``python -m gan ARGS`` through ``gan.cli.main`` in this process (no 3 s process start): its exit code and
+    output, as ``subprocess.run`` returns them. Only for commands that set no process-wide state: ``train``
+    sets signal handlers, so the tests run it in a process of its own."""
+    from gan.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:
+            code = 0 if exc.code is None else exc.code
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())

@@ -1,4 +1,3 @@
-import contextlib
 import io
 import json
 import os
@@ -12,6 +11,7 @@ import pytest
 from PIL import Image
 
 from gan.store import RunStore
+from helpers import cli
 
 TINY = ["--epochs", "2", "--train-images", "600", "--batch-size", "50", "--hidden", "32", "--device", "cpu",
         "--eval-samples", "0"]
@@ -20,20 +20,6 @@ TINY = ["--epochs", "2", "--train-images", "600", "--batch-size", "50", "--hidde
 def gan(*args, env=None):
     """`python -m gan ARGS` in a process of its own: the real entry point, torch's import (3 s) included."""
     return subprocess.run([sys.executable, "-m", "gan", *args], capture_output=True, text=True, env=env or os.environ)
-
-
-def cli(*args):
-    """The same command through `gan.cli.main` in this process (no 3 s process start): exit code and output, as
-    `gan()` returns them. For commands that set no process-wide state (`train` sets signal handlers: use `gan()`)."""
-    from gan.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as exc:
-            code = 0 if exc.code is None else exc.code
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def _train_once(tmp_path_factory, *args):

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from gan.config import ConfigError, TrainConfig
 from gan.runner import JobRunner, continue_config, execute
 from gan.store import RunStore
-from helpers import wait_for
+from helpers import cli, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 LONG = ["--epochs", "1000", "--train-images", "600", "--batch-size", "50", "--hidden", "32", "--device", "cpu",
@@ -186,7 +186,7 @@ def test_a_damaged_file_marks_only_its_run_damaged_with_the_reason(damage, reaso
     statuses = {i["id"]: i for i in store.list()}
     assert statuses[good.id]["status"] == "finished"
     assert statuses[bad.id]["status"] == "damaged" and reason in statuses[bad.id]["message"]
-    listed = subprocess.run([sys.executable, "-m", "gan", "runs"], cwd=ROOT, capture_output=True, text=True)
+    listed = cli("runs")
     assert listed.returncode == 0 and "damaged" in listed.stdout and good.id in listed.stdout
 
 

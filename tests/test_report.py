@@ -2,8 +2,6 @@
 
 import io
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ from PIL import Image
 from gan import report
 from gan.runner import execute
 from gan.store import RunStore
+from helpers import cli
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +71,8 @@ def test_a_run_without_steps_or_snapshots_is_a_clear_error(tmp_path, tiny_config
         report.snapshot_panel_png(run)
 
 
-def gan(*args):
-    return subprocess.run([sys.executable, "-m", "gan", *args], capture_output=True, text=True)
-
-
 def test_the_report_command_writes_the_three_figures(reported, tmp_path):
-    out = gan("--runs-dir", str(reported.path.parent), "report", "--run", reported.id, "--out", str(tmp_path / "fig"))
+    out = cli("--runs-dir", str(reported.path.parent), "report", "--run", reported.id, "--out", str(tmp_path / "fig"))
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [f"wrote {tmp_path / 'fig' / name}" for name in
                                        ("losses.png", "snapshots.png", "curves.html")]
@@ -86,6 +81,6 @@ def test_the_report_command_writes_the_three_figures(reported, tmp_path):
 
 
 def test_the_report_command_with_an_unknown_run_exits_2_naming_it(tmp_path):
-    out = gan("--runs-dir", str(tmp_path), "report", "--run", "nope", "--out", str(tmp_path / "fig"))
+    out = cli("--runs-dir", str(tmp_path), "report", "--run", "nope", "--out", str(tmp_path / "fig"))
     assert out.returncode == 2 and out.stderr == f"python -m gan report: error: no run 'nope' in {tmp_path}\n"
     assert not (tmp_path / "fig").exists()

@@ -382,3 +382,26 @@ def test_g_update_does_not_compute_d_weight_gradients_and_trains_as_if_it_did(fa
                                  full.labels[i * 64 : (i + 1) * 64] if conditional else None) for i in range(5)]
     assert all(torch.equal(a, b) for a, b in zip(steps, reference))
     assert all(torch.equal(a, b) for a, b in zip(weights(lean), weights(full)))
+
+
+def test_a_speed_measured_in_seconds_times_a_slow_step_over_fewer_steps_and_a_fast_one_over_all(monkeypatch):
+    """The Train form's estimate (`seconds`): a model whose step takes 50 ms is timed over 3 x 4-5 steps
+    after the 5 warm-up steps, not 3 x 30; a fast one still over the full 30."""
+    import time
+
+    from gan.trainer import measure_images_per_s
+
+    calls, step = [], Trainer.train_step
+
+    def counted(self, *args, delay=0.0):
+        calls.append(1)
+        time.sleep(delay)
+        return step(self, *args)
+
+    config = preset("report-2019", hidden=32, batch_size=50, device="cpu")
+    monkeypatch.setattr(Trainer, "train_step", lambda self, *args: counted(self, *args, delay=0.05))
+    rate = measure_images_per_s(config, seconds=0.25)
+    assert 5 + 3 * 4 <= len(calls) <= 5 + 3 * 5 and 0 < rate < 50 / 0.05
+    calls.clear()
+    monkeypatch.setattr(Trainer, "train_step", counted)
+    assert measure_images_per_s(config, seconds=10.0) > 0 and len(calls) == 5 + 3 * 30
