@@ -575,10 +575,9 @@ def measure_images_per_s(config: TrainConfig, *, steps: int = 30, repeats: int =
     trainer = Trainer(config, images=images, labels=labels)
     real = trainer.data[: config.batch_size]
     real_labels = trainer.labels[: config.batch_size] if trainer.labels is not None else None
+    trainer.train_step(real, real_labels)  # the first step pays one-off costs
     clock = _Clock()
-    for i in range(warmup):
-        if i == 1:  # the first step pays one-off costs
-            clock = _Clock()
+    for _ in range(warmup - 1):
         last = trainer.train_step(real, real_labels)
     if seconds is not None:
         last.tolist()
