@@ -5,13 +5,16 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: dashboard test venv browser bench mutation
 
-# pip compiles the bytecode one file at a time (about 75 s here); compileall does it on every core (about 35 s
-# on 2). torch ships a test helper in Python 3.12 syntax that nothing imports here: pip skips it silently.
+# Bytecode is written as each module is first imported, not ahead of time: pip compiles every installed file,
+# one at a time (about 75 s here), and `compileall -j 0` (about 26 s on 2 cores) compiles the many files of
+# torch and Ray that nothing here imports. So the commands below must be free to write it, even where the
+# environment says otherwise (without it, every process would compile torch again).
+unexport PYTHONDONTWRITEBYTECODE
+
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q --no-compile -r requirements-dev.txt
-	$(PY) -m compileall -q -j 0 -x 'torch/testing/_internal/py312_' $(VENV)/lib
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 

@@ -217,7 +217,7 @@ def test_the_cache_is_keyed_by_the_classifiers_weights_and_the_datas_hashes(monk
     assert len(paths) == 3
 
 
-def test_the_memorisation_sample_count_is_recorded_beside_the_distances(metrics_cache, noise):
+def test_the_memorisation_sample_count_is_recorded_beside_the_distances(noise):
     scores = metrics.evaluate(noise[:200], memorisation_samples=50)
     assert scores["nearest_train_samples"] == scores["real"]["nearest_train_samples"] == 50
     assert metrics.evaluate(noise[:200])["nearest_train_samples"] == 200

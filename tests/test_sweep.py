@@ -16,12 +16,16 @@ import pytest
 from gan.cli import main
 from gan.config import preset
 from gan.store import RunStore
+from gan.sweep import command
 from gan.sweep.environment import LOOPBACK_ENV, local_ray_environment
 from gan.sweep.record import list_sweeps, ranked, read_sweep, sweep_runs
 from gan.sweep.space import parse_space
 
 ROOT = Path(__file__).resolve().parent.parent
-SMALL = dict(train_images=2000, epochs=2)  # report-2019 on 2,000 images: 20 steps an epoch
+# report-2019 on 2,000 images: 20 steps an epoch; 200 samples per snapshot evaluation, below the 2,000 that
+# `gan sweep` asks for (lowered by the `ray_env` fixture): these tests check the plumbing, not the metric, and
+# each 2,000-sample evaluation would cost a trial about 2 s
+SMALL = dict(train_images=2000, epochs=2, eval_samples=200)
 # Ray caches its authentication settings and token per process, on first use: one token for the session
 TOKEN = secrets.token_hex(16)
 
@@ -35,11 +39,12 @@ def ray_env(monkeypatch):
     for name in (LOOPBACK_ENV, "PYTHONPATH"):
         monkeypatch.setenv(name, os.environ.get(name, ""))  # recorded, so the fixture restores it
     local_ray_environment()  # before the test imports Ray, which reads it once
+    monkeypatch.setattr(command, "MIN_EVAL_SAMPLES", SMALL["eval_samples"])
 
 
 def test_an_asha_sweep_stores_every_trial_as_a_tagged_run_and_ranks_them(ray_env, runs_dir, capsys):
     assert main(["sweep", "--scheduler", "asha", "--trials", "4", "--space", "lr_g=loguniform:1e-4:1e-2",
-                 "--train-images", "2000", "--epochs", "2"]) == 0
+                 "--train-images", "2000", "--epochs", "2", "--eval-samples", "200"]) == 0
     [sweep] = list_sweeps(RunStore())
     runs = sweep_runs(RunStore(), sweep["id"])
     assert sweep["status"] == "finished" and len(runs) == 4
@@ -114,7 +119,7 @@ def test_a_two_node_loopback_cluster_places_trials_on_both_nodes_writing_one_sto
     try:
         cluster.add_node(**node)
         cluster.wait_for_nodes()
-        base = preset("report-2019", train_images=2000, epochs=1)
+        base = preset("report-2019", **{**SMALL, "epochs": 1})
         space = parse_space(["lr_g=choice:0.001,0.002"], base)
         sweep_id = run_sweep(RunStore(), base, space, scheduler="fifo", trials=2, address=cluster.address)
     finally:
@@ -138,7 +143,7 @@ def test_stop_ends_a_running_sweep_through_ray_with_every_trial_stopped_mid_run(
     codes = []
     sweep = threading.Thread(target=lambda: codes.append(main([
         "sweep", "--scheduler", "fifo", "--trials", "2", "--space", "lr_g=choice:0.001,0.002",
-        "--train-images", "2000", "--epochs", str(epochs)])), daemon=True)
+        "--train-images", "2000", "--epochs", str(epochs), "--eval-samples", "200"])), daemon=True)
     sweep.start()
     store, deadline = RunStore(), time.monotonic() + 240
     while time.monotonic() < deadline:  # until a trial has trained a full epoch
