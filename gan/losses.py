@@ -119,6 +119,16 @@ def gradient_penalty(D, real, fake, labels=None, *, generator=None):
     return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
 
 
+def mode_seeking(fake, z, weight: float, eps: float = 1e-5):
+    """MSGAN's term (Mao et al. 2019), which G minimises: weight / (mean |G(z1) - G(z2)| / mean |z1 - z2|) over the
+    pairs (i, i + n/2) of the batch's two halves. Small when each pair of fakes differs as much as its noise
+    does, large when G maps different noise to the same image. The trainer gives both halves the same labels."""
+    half = fake.shape[0] // 2
+    ratio = ((fake[:half] - fake[half : 2 * half]).float().abs().mean()
+             / (z[:half] - z[half : 2 * half]).float().abs().mean())
+    return weight / (ratio + eps)
+
+
 LOSSES = {
     "bce": BCE,
     "lsgan": LSGAN,

@@ -22,7 +22,7 @@ from gan.clusters import clusters, fit as fit_clusters
 from gan.config import TRAIN_SPLITS, TrainConfig
 from gan.data import load_mnist, load_train_split, to_training_tensor
 from gan.ema import GeneratorAverage
-from gan.losses import LOSSES, gradient_penalty
+from gan.losses import LOSSES, gradient_penalty, mode_seeking
 from gan.models import build_models
 from gan.models.conditioning import NUM_CLASSES
 from gan.models.dropout import use_generator
@@ -249,14 +249,20 @@ class Trainer:
         batch (and the gradient penalty's mixtures) share one label distribution.
         """
         G, D, cfg, loss = self.G, self.D, self.config, self.loss
+        fake_labels = labels
+        if cfg.mode_seeking and labels is not None:
+            # the second half of the fakes takes the first half's labels: each pair of fakes differs by its
+            # noise alone (the label distribution stays the data's)
+            half = real.shape[0] // 2
+            fake_labels = torch.cat([labels[:half], labels[: real.shape[0] - half]])
         with self._autocast(), torch.set_grad_enabled(update_g):
-            fake = G(z, labels)
+            fake = G(z, fake_labels)
 
         # (1) Update D: maximise log D(x) + log(1 - D(G(z))) (or the chosen loss's equivalent).
         # Real and fake go through D as one batch: half the kernel launches (D has no BatchNorm, so
         # this changes nothing else)
         with self._autocast():
-            both = D(torch.cat([real, fake.detach()]), torch.cat([labels, labels]) if labels is not None else None)
+            both = D(torch.cat([real, fake.detach()]), torch.cat([labels, fake_labels]) if labels is not None else None)
         both = both.float()  # losses and scores in float32 whatever the autocast precision
         real_out, fake_out = both[: real.shape[0]], both[real.shape[0] :]
         loss_real, loss_fake = loss.discriminator(real_out, fake_out, cfg)
@@ -276,10 +282,11 @@ class Trainer:
             D.requires_grad_(False)
             try:
                 with self._autocast():
-                    fake_scores = D(fake, labels)
-                g_loss = loss.generator(fake_scores.float(), cfg)
+                    fake_scores = D(fake, fake_labels)
+                g_loss = loss.generator(fake_scores.float(), cfg)  # what the curves show: the adversarial part
+                total = g_loss + mode_seeking(fake, z, cfg.mode_seeking) if cfg.mode_seeking else g_loss
                 self.opt_g.zero_grad(set_to_none=True)
-                g_loss.backward()
+                total.backward()
             finally:
                 D.requires_grad_(True)
             self.opt_g.step()

@@ -31,6 +31,7 @@ BAD_VALUES = {
     "train_images": (60001, "[1, 60000]"),
     "ema_halflife": (-1, "[0, 10000000]"),
     "ema_rampup": (1.5, "[0.0, 1.0]"),
+    "mode_seeking": (-0.1, "[0.0, 10.0]"),
     "seed": (-1, "[0, 2147483647]"),
     "device": ("tpu", "one of 'auto', 'cpu', 'cuda', 'mps'"),
     "snapshot_epochs": ((0, 20000), "[0, 10000]"),
@@ -178,6 +179,8 @@ def test_refusals_name_their_field_exactly():
          {"batch_size": "batch_size must be in [1, 60000], got 70000"}),
         (lambda: preset("report-2019", batch_size=601, train_images=600),
          {"batch_size": "batch_size must be at most train_images (600), got 601"}),
+        (lambda: preset("cgan", batch_size=1, mode_seeking=0.1),  # the term pairs the fakes of a batch
+         {"batch_size": "batch_size must be at least 2 with mode_seeking (it pairs the fakes), got 1"}),
     ]
     for make, errors in cases:
         with pytest.raises(ConfigError) as refused:
@@ -187,6 +190,7 @@ def test_refusals_name_their_field_exactly():
         else:
             assert refused.value.errors == errors
     assert preset("report-2019", batch_size=600, train_images=600).batch_size == 600  # equal is allowed
+    assert preset("cgan", batch_size=1).batch_size == preset("cgan", batch_size=2, mode_seeking=0.1).batch_size - 1
 
 
 @pytest.mark.parametrize("field, value, message", [

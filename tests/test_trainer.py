@@ -405,3 +405,35 @@ def test_a_speed_measured_in_seconds_times_a_slow_step_over_fewer_steps_and_a_fa
     calls.clear()
     monkeypatch.setattr(Trainer, "train_step", counted)
     assert measure_images_per_s(config, seconds=10.0) > 0 and len(calls) == 5 + 3 * 30
+
+
+@pytest.mark.parametrize("mode_seeking", [0.0, 0.5])
+def test_mode_seeking_gives_both_halves_of_the_fakes_the_first_halfs_labels(mode_seeking, mnist_train):
+    """MSGAN's pairs must differ by their noise alone: with mode seeking, G draws the second half of its
+    batch with the first half's labels, and D judges the fakes with those labels; without it, the real
+    batch's labels as they are."""
+    config = preset("cgan", hidden=8, epochs=1, train_images=64, batch_size=16, device="cpu", grid_size=2,
+                    eval_samples=0, mode_seeking=mode_seeking)
+    trainer = Trainer(config, images=mnist_train[0][:64], labels=mnist_train[1][:64])
+    seen = {"G": [], "D": []}
+    for name, model in (("G", trainer.G), ("D", trainer.D)):
+        model.register_forward_pre_hook(lambda m, args, name=name: seen[name].append(args[1].clone()))
+    real, labels = trainer.data[:16], trainer.labels[:16]
+    assert not torch.equal(labels[:8], labels[8:])  # the real batch's halves differ
+    trainer.train_step(real, labels)
+    fake_labels = torch.cat([labels[:8], labels[:8]]) if mode_seeking else labels
+    assert [x.tolist() for x in seen["G"]] == [fake_labels.tolist()]
+    assert [x.tolist() for x in seen["D"]] == [torch.cat([labels, fake_labels]).tolist(), fake_labels.tolist()]
+
+
+def test_mode_seeking_changes_gs_update_and_leaves_the_logged_g_loss_adversarial(mnist_train, monkeypatch):
+    config = preset("dcgan", hidden=8, epochs=1, train_images=64, batch_size=16, device="cpu", grid_size=2,
+                    eval_samples=0)
+    runs = {}
+    for weight in (0.0, 0.5):
+        trainer = Trainer(config.replace(mode_seeking=weight), images=mnist_train[0][:64])
+        values = trainer.train_step(trainer.data[:16])
+        runs[weight] = (values, [p.detach().clone() for p in trainer.G.parameters()])
+    (plain, g_plain), (seeking, g_seeking) = runs[0.0], runs[0.5]
+    torch.testing.assert_close(plain, seeking, rtol=0, atol=0)  # same D step, same adversarial G loss
+    assert not all(torch.equal(a, b) for a, b in zip(g_plain, g_seeking))  # but G moved otherwise
