@@ -51,6 +51,7 @@ def test_an_asha_sweep_stores_every_trial_as_a_tagged_run_and_ranks_them(ray_env
     assert {r["sweep"]["values"]["lr_g"] for r in runs} == {r["config"]["lr_g"] for r in runs}
     assert {r["status"] for r in runs} <= {"finished", "stopped"}, [r["status"] for r in runs]
     assert {r["sweep"]["node_ip"] for r in runs} == {"127.0.0.1"}  # Ray kept to loopback
+    assert {r["sweep"]["niceness"] for r in runs} == {os.nice(0)}  # trials at our priority, not Ray's 15
     rows = ranked(RunStore(), sweep["id"], "fid")
     fids = [row["fid"] for row in rows]
     assert fids == sorted(fids) and sweep["best"]["run"] == rows[0]["run"]

@@ -10,6 +10,7 @@ fork of the donor's run at that epoch, with the explored values recorded as an e
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -32,7 +33,7 @@ def train_trial(values: dict, *, sweep: dict) -> None:
     torch.set_num_threads(sweep["cpus"])  # one trial per core: never oversubscribe
     store, trial_id = RunStore(sweep["root"]), tune.get_context().get_trial_id()
     tag = {"id": sweep["id"], "trial": trial_id, "values": values, "node": ray.get_runtime_context().get_node_id(),
-           "node_ip": ray.util.get_node_ip_address()}
+           "node_ip": ray.util.get_node_ip_address(), "niceness": os.nice(0)}
     run = _trial_run(store, tag, TrainConfig.from_dict({**sweep["base"], **values}), tune.get_checkpoint())
     if run is None:
         return

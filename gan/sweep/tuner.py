@@ -26,7 +26,10 @@ from gan.sweep.trial import train_trial
 OBJECT_STORE_BYTES = 256 << 20  # trials pass pointers, not weights: a small object store is plenty
 # a trial stopped by its scheduler finishes its step and writes a checkpoint before its worker takes the next
 # trial; Tune waits 2 s for that by default, too short on a busy machine (the trial would then fail)
-WORKER_ENV = {"TUNE_FUNCTION_THREAD_TIMEOUT_S": "60"}
+# RAY_worker_niceness: Ray starts its workers at niceness 15, below everything else on the machine. A trial is
+# the user's work, not a background chore: beside a training job, a dashboard or a browser at niceness 0, trials
+# at 15 got a few per cent of a core (a PBT test took 280 s instead of 14 s beside two busy processes on 2 cores).
+WORKER_ENV = {"TUNE_FUNCTION_THREAD_TIMEOUT_S": "60", "RAY_worker_niceness": "0"}
 
 
 def connect(address: str | None) -> bool:
