@@ -99,7 +99,7 @@ def test_report_preset_matches_the_report():
     c = preset("report-2019")
     assert (c.batch_size, c.noise_dim, c.noise, c.hidden, c.leaky_slope, c.dropout) == (100, 100, "uniform", 128, 0.01, 0.2)
     assert (c.lr_g, c.lr_d, c.beta1_g, c.beta2_g, c.beta1_d, c.beta2_d) == (0.002, 0.002, 0.9, 0.999, 0.9, 0.999)
-    assert (c.real_label, c.epochs, c.family, c.loss) == (0.9, 500, "mlp", "bce")
+    assert (c.real_label, c.epochs, c.family, c.loss, c.mode_seeking) == (0.9, 500, "mlp", "bce", 0.0)
     assert "report-2019" in PRESETS
 
 
@@ -117,7 +117,8 @@ def test_more_training_images_than_the_split_holds_are_refused_naming_the_split(
 
 # what the README's presets table promises, written out here rather than read back from PRESETS
 DCGAN_AS_DOCUMENTED = dict(family="dcgan", loss="bce", batch_size=64, lr_g=5e-4, lr_d=5e-4, beta1_g=0.5, beta2_g=0.999,
-                           beta1_d=0.5, beta2_d=0.999, dropout=0.0, d_steps=1, conditional=False)
+                           beta1_d=0.5, beta2_d=0.999, dropout=0.0, d_steps=1, conditional=False,
+                           mode_seeking=0.0)  # README: no preset turns mode seeking on
 
 
 @pytest.mark.parametrize("name, documented", [
