@@ -182,6 +182,8 @@ def test_refusals_name_their_field_exactly():
          {"batch_size": "batch_size must be at most train_images (600), got 601"}),
         (lambda: preset("cgan", batch_size=1, mode_seeking=0.1),  # the term pairs the fakes of a batch
          {"batch_size": "batch_size must be at least 2 with mode_seeking (it pairs the fakes), got 1"}),
+        (lambda: preset("cgan", batch_size=1, mode_seeking=-0.1),  # a bad weight is not also compared
+         {"mode_seeking": "mode_seeking must be in [0.0, 10.0], got -0.1"}),
     ]
     for make, errors in cases:
         with pytest.raises(ConfigError) as refused:

@@ -98,15 +98,15 @@ def test_gradient_penalty_is_taken_between_real_and_fake_images_and_passes_the_l
 
 
 def test_mode_seeking_is_the_weight_over_the_ratio_of_the_pairs_image_and_noise_distances():
-    z = torch.tensor([[0.0, 0.0], [1.0, -1.0], [1.0, 1.0], [0.0, 0.0]])  # pairs (0, 2) and (1, 3): |dz| means 1 and 1
+    z = torch.tensor([[0.0, 0.0], [1.0, -1.0], [2.0, 2.0], [-1.0, 1.0]])  # pairs (0, 2) and (1, 3): mean |dz| 2
     fake = torch.zeros(4, 1, 2, 2)
     fake[2] += 0.5  # pair (0, 2) differs by 0.5 per pixel, pair (1, 3) not at all: mean |dG| 0.25
-    assert mode_seeking(fake, z, 2.0).item() == pytest.approx(2.0 / (0.25 / 1.0 + 1e-5))
-    assert mode_seeking(fake.flip(0), z.flip(0), 2.0).item() == pytest.approx(2.0 / (0.25 + 1e-5))  # pairs, not order
+    assert mode_seeking(fake, z, 2.0).item() == pytest.approx(2.0 / (0.25 / 2.0 + 1e-5))
+    assert mode_seeking(fake.flip(0), z.flip(0), 2.0).item() == pytest.approx(2.0 / (0.125 + 1e-5))  # pairs, not order
     collapsed = mode_seeking(torch.zeros(4, 1, 2, 2), z, 1.0)  # different noise, one image: the largest value
     assert collapsed.item() == pytest.approx(1e5)
     odd = mode_seeking(torch.cat([fake, torch.full((1, 1, 2, 2), 9.0)]), torch.cat([z, torch.zeros(1, 2)]), 2.0)
-    assert odd.item() == pytest.approx(2.0 / (0.25 + 1e-5))  # an odd batch's last fake is left out
+    assert odd.item() == pytest.approx(2.0 / (0.125 + 1e-5))  # an odd batch's last fake is left out
 
 
 def test_mode_seeking_pushes_paired_fakes_apart():
