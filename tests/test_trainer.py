@@ -426,7 +426,7 @@ def test_mode_seeking_gives_both_halves_of_the_fakes_the_first_halfs_labels(mode
     assert [x.tolist() for x in seen["D"]] == [torch.cat([labels, fake_labels]).tolist(), fake_labels.tolist()]
 
 
-def test_mode_seeking_changes_gs_update_and_leaves_the_logged_g_loss_adversarial(mnist_train, monkeypatch):
+def test_mode_seeking_changes_gs_update_and_leaves_the_logged_g_loss_adversarial(mnist_train):
     config = preset("dcgan", hidden=8, epochs=1, train_images=64, batch_size=16, device="cpu", grid_size=2,
                     eval_samples=0)
     runs = {}

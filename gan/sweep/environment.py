@@ -19,10 +19,9 @@ def uses_local_ray(address: str | None) -> bool:
 
 
 def local_ray_environment() -> None:
-    """Nodes on loopback only, workers at this process's priority, and workers that import this very ``gan``
-    package (also for a loopback test cluster, whose nodes inherit this process's environment)."""
+    """Nodes on loopback only, and workers that import this very ``gan`` package (also for a loopback
+    test cluster, whose nodes inherit this process's environment)."""
     os.environ[LOOPBACK_ENV] = "0"
-    os.environ["RAY_worker_niceness"] = "0"  # workers at the user's priority (gan.sweep.tuner.WORKER_ENV says why)
     package_root = str(Path(__file__).resolve().parent.parent.parent)
     paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
     if package_root not in paths:
