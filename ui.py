@@ -5,6 +5,7 @@ update the runner's progress objects and the run store, which these helpers read
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import threading
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas  # noqa: F401  plotly looks pandas up lazily: imported here once, concurrent sessions never see it half-imported
 import plotly.graph_objects as go
+import plotly.io
 import streamlit as st
 from PIL import Image
 
@@ -320,16 +322,92 @@ def live_grid(run: Run, progress) -> tuple[bytes, int, float] | None:
 
 PIXELATED = "<style>[data-testid='stImage'] img {image-rendering: pixelated}</style>"  # digits enlarged stay crisp
 
+# The live curves, drawn in place. ``st.plotly_chart`` gives a chart a new element id whenever its figure
+# changes, so at every refresh the browser threw the chart away and built a new one (Plotly.newPlot and
+# Streamlit's theming of the figure). While a job trains, the Train page's curves go through this
+# component instead: the same figure, drawn into the same <div> by ``Plotly.react``, which redraws what
+# changed. Plotly is the copy Streamlit's own frontend ships (its PlotlyChart chunk sets window.Plotly).
+_LIVE_CHART_JS = """
+export default function ({ parentElement, data }) {
+  let chart = parentElement.querySelector("div.gan-live-chart");
+  if (!chart) {
+    chart = document.createElement("div");
+    chart.className = "gan-live-chart";
+    parentElement.appendChild(chart);
+  }
+  const draw = () => {
+    const figure = JSON.parse(data.figure);
+    figure.layout.width = chart.clientWidth || undefined;  // the column's width, read at each refresh
+    return window.Plotly.react(chart, figure.data, figure.layout, data.config);
+  };
+  if (window.Plotly) return void draw();
+  if (!window.__ganPlotly) {  // one import for every chart of the page
+    const main = document.querySelector('script[src*="/static/js/"]');
+    window.__ganPlotly = import(new URL(data.plotly, main ? main.src : document.baseURI).href);
+  }
+  window.__ganPlotly.then(draw, (error) => { chart.textContent = `The chart could not be drawn: ${error}`; });
+}
+"""
+_live_chart_component = st.components.v2.component("gan_dashboard_live_chart", js=_LIVE_CHART_JS,
+                                                   isolate_styles=False)  # Plotly styles the page's DOM
+_AXIS = dict(automargin=True, gridcolor="#e6eaf1", zerolinecolor="#e6eaf1", tickfont=dict(size=12),
+             title=dict(font=dict(size=14)))
+# Streamlit's light chart theme, the parts these charts use: the live charts look like the others
+LIVE_TEMPLATE = dict(layout=dict(
+    font=dict(family='"Source Sans", "Source Sans Pro", sans-serif', size=12, color="#808495"),
+    title=dict(x=0, xanchor="left", font=dict(size=16, color="#31333F", weight="bold")),
+    legend=dict(font=dict(size=12, color="#262730")), paper_bgcolor="white", plot_bgcolor="white",
+    xaxis=dict(_AXIS, showgrid=False, title=dict(font=dict(size=14), standoff=20)), yaxis=_AXIS, hoverlabel=dict(font=dict(size=12))))
+
+
+@functools.cache
+def plotly_chunk() -> str | None:
+    """The file name of the frontend chunk that holds Streamlit's Plotly (None: this build has none)."""
+    found = sorted((Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"))
+    return found[0].name if found else None
+
+
+_PAYLOADS: dict[int, tuple[go.Figure, dict]] = {}  # the newest payloads by figure: tabs sharing a figure share its JSON
+_PAYLOADS_LOCK = threading.Lock()
+
+
+def live_chart_data(fig: go.Figure) -> dict:
+    """What the live chart component is sent: the figure as JSON, in Streamlit's chart style."""
+    with _PAYLOADS_LOCK:
+        kept = _PAYLOADS.get(id(fig))
+        if kept is not None and kept[0] is fig:
+            return kept[1]
+    figure = fig.to_plotly_json()
+    figure["layout"]["template"] = LIVE_TEMPLATE
+    data = {"figure": plotly.io.to_json(figure, validate=False), "config": {"displaylogo": False},
+            "plotly": plotly_chunk()}
+    with _PAYLOADS_LOCK:
+        _PAYLOADS[id(fig)] = (fig, data)  # the figure is kept with it, so its id is not reused meanwhile
+        while len(_PAYLOADS) > 16:
+            del _PAYLOADS[next(iter(_PAYLOADS))]
+    return data
+
+
+def live_chart(fig: go.Figure, *, key: str) -> None:
+    """A curve chart that a refresh redraws in place (``st.plotly_chart`` where Plotly's chunk is not found)."""
+    if plotly_chunk() is None:
+        st.plotly_chart(fig, key=key, config={"displaylogo": False})
+    else:
+        _live_chart_component(key=key, data=live_chart_data(fig))
+
+
 # The live view's clock: a component (no iframe) that asks for a rerun of the fragment it is drawn
-# in ``interval`` seconds after each run of it, only while the tab is visible, and at once when the tab
-# becomes visible again. Unlike ``st.fragment(run_every=...)`` it costs nothing in a hidden tab,
-# and a server slower than the interval is not sent a queue of reruns.
+# in ``interval`` seconds after it last asked (so the view refreshes every ``interval``, not every
+# interval plus the rerun's time), never before that rerun has been drawn, only while the tab is
+# visible, and at once when the tab becomes visible again. Unlike ``st.fragment(run_every=...)`` it
+# costs nothing in a hidden tab, and a server slower than the interval is not sent a queue of reruns.
 _REFRESH_JS = """
 export default function ({ parentElement, data, setTriggerValue }) {
   const state = parentElement.__refresh || (parentElement.__refresh = {});
   const stop = () => { clearTimeout(state.timer); clearTimeout(state.retry); };
   state.fire = () => {
     stop();
+    state.asked = Date.now();
     // a rerun that never comes back (a lost message, a reconnect) would stop the clock: ask again later
     state.retry = setTimeout(state.fire, Math.max(10000, 3000 * data.interval));
     setTriggerValue("tick", Date.now());
@@ -340,7 +418,8 @@ export default function ({ parentElement, data, setTriggerValue }) {
     document.addEventListener("visibilitychange", state.onVisibility);
   }
   if (document.visibilityState === "visible" && data.interval > 0) {
-    state.timer = setTimeout(state.fire, data.interval * 1000);
+    const since = state.asked ? Date.now() - state.asked : 0;
+    state.timer = setTimeout(state.fire, Math.max(0, data.interval * 1000 - since));
   }
   return () => {
     stop();

@@ -136,7 +136,7 @@ def main():
     args = parser.parse_args()
     print(f"# report-2019, {args.epochs} epochs, batch 100, {os.cpu_count()} CPUs; CLI and dashboard side by side")
     print(f"{'repeat':>6} {'where':24} {'images/s':>9} {'/ CLI':>7} {'CPU s':>7} {'+CPU s':>7} {'browser':>8} "
-          f"{'MB recv':>8} {'sent':>6} {'ms/sent':>8} {'kB/sent':>8}")
+          f"{'MB recv':>8} {'sent':>6} {'ms/sent':>8} {'kB/sent':>8} {'s/sent':>7}")
     ratios = {tabs: [] for tabs in args.tabs}
     for repeat in range(args.repeats):
         for tabs in args.tabs:
@@ -150,10 +150,12 @@ def main():
                   f"{watched.cpu_s:7.1f} {watched.cpu_s - base.cpu_s:7.1f} {watched.browser_cpu_s:8.1f} "
                   f"{watched.received_bytes / 1e6:8.2f} {watched.requests:6} "
                   f"{1000 * watched.browser_cpu_s / max(watched.requests, 1):8.0f} "
-                  f"{watched.received_bytes / 1e3 / max(watched.requests, 1):8.1f}", flush=True)
+                  f"{watched.received_bytes / 1e3 / max(watched.requests, 1):8.1f} "
+                  f"{watched.seconds * tabs / max(watched.requests, 1):7.2f}", flush=True)
     print("CPU s: the training process's; +CPU s: the dashboard server's beyond the CLI's; browser: every Chromium "
           "process's; MB recv: what the tabs' websockets received; sent: the messages the tabs sent (rerun requests: "
-          "the live view's refreshes); ms/sent and kB/sent: browser CPU and bytes received per message sent")
+          "the live view's refreshes); ms/sent and kB/sent: browser CPU and bytes received per message sent; "
+          "s/sent: seconds between one tab's messages (its refresh period, at most)")
     for tabs, values in ratios.items():
         print(f"dashboard / CLI with {tabs} tab(s): median {statistics.median(values):.1%} "
               f"(min {min(values):.1%}, max {max(values):.1%}, {len(values)} runs)")

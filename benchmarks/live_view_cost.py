@@ -26,8 +26,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-import plotly.io  # noqa: E402
-import plotly.tools  # noqa: E402
 
 import ui  # noqa: E402
 from gan.store import Run, RunStore  # noqa: E402
@@ -46,12 +44,6 @@ class Parts:
         out = fn(*args, **kwargs)
         self.seconds[name] += time.thread_time() - start
         return out
-
-
-def plotly_chart_payload(fig) -> bytes:
-    """What ``st.plotly_chart`` does to a figure before it goes on the wire (Streamlit 1.67)."""
-    figure = plotly.tools.return_figure_from_figure_or_data(fig, validate_figure=True)
-    return plotly.io.to_json(figure, validate=False).encode()
 
 
 def train(runs_dir: Path, epochs: int) -> str:
@@ -119,9 +111,9 @@ def refresh(run, parts: Parts) -> None:
     columns = parts.timed("store: new steps", ui.history, run)
     events = parts.timed("store: events", run.events)
     figures = parts.timed("figures: downsample, build", ui.live_figures, run, config, columns, events)
-    for name, fig in figures.items():
-        payload = parts.timed(f"serialise: {name} (st.plotly_chart)", plotly_chart_payload, fig)
-        parts.bytes[f"serialise: {name} (st.plotly_chart)"] += len(payload)
+    for name, fig in figures.items():  # a running job's curves go through ui.live_chart, drawn in place
+        payload = parts.timed(f"serialise: {name} (live chart)", lambda f: ui.live_chart_data(f)["figure"].encode(), fig)
+        parts.bytes[f"serialise: {name} (live chart)"] += len(payload)
     png, _, _ = parts.timed("grid: PNG (cached per grid)", ui.live_grid, run, None)
     parts.bytes["grid: PNG (cached per grid)"] += len(png)
 

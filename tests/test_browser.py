@@ -117,6 +117,12 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
 
     wait_for(lambda: "running" in progress_text(page), message="the job to run")
     wait_for(lambda: loss_points(page) > 5, message="points in the loss chart")
+    # each refresh redraws the curves in the chart already there (Plotly.react), not in a new one
+    page.evaluate("window.lossChart = document.querySelector('.js-plotly-plot')")
+    asked = frames["sent"]
+    wait_for(lambda: page.wait_for_timeout(100) or frames["sent"] >= asked + 2, message="two refreshes")
+    page.wait_for_timeout(500)  # the second refresh drawn
+    assert page.evaluate("window.lossChart.isConnected && document.querySelector('.js-plotly-plot') === window.lossChart")
     first_grid = grid_src(page)
     wait_for(lambda: grid_src(page) not in ("", first_grid), message="the grid to change")
     shoot(page, "train")

@@ -421,3 +421,38 @@ def test_the_train_views_discriminator_chart_is_rebuilt_only_when_a_snapshot_is_
     (snapshots / "epoch-0003-discriminator.json").write_bytes((snapshots / "epoch-0002-discriminator.json").read_bytes())
     at.run()
     assert len(reads) == 2
+
+
+def charts_of(at: AppTest, kind: str) -> dict[str, object]:
+    """The page's charts of one kind ('plotly_chart', or 'bidi_component' for the live charts) by key."""
+    keys = ("train-losses", "train-scores")
+    return {key: c for c in at.get(kind) for key in keys if key in str(c.proto.id)}
+
+
+def test_a_running_jobs_curves_go_to_the_live_chart_and_a_finished_runs_to_streamlits(monkeypatch):
+    import ui
+
+    monkeypatch.setattr(ui, "REBUILD_S", 0.0)  # figures rebuilt at each run of the page, not once a second
+    at, run_id = start_a_long_tiny_job()
+    runner = ui.get_runner()
+    wait_for(lambda: len(RunStore().open(run_id).steps().get("step", ())) > 0, TIMEOUT, "steps in the store")
+    at.run()
+    live = charts_of(at, "bidi_component")
+    assert set(live) == {"train-losses", "train-scores"} and not charts_of(at, "plotly_chart")
+    data = json.loads(live["train-losses"].proto.json)
+    assert data["plotly"] == ui.plotly_chunk() and data["plotly"].startswith("PlotlyChart.")
+    figure = json.loads(data["figure"])
+    assert figure["layout"]["title"]["text"] == "Losses" and figure["layout"]["template"] == json.loads(
+        json.dumps(ui.LIVE_TEMPLATE))
+    assert {t["name"] for t in figure["data"] if t.get("showlegend") is not False} == {
+        "D loss on real", "D loss on fake", "G loss"}
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ui, "plotly_chunk", lambda: None)  # a Streamlit build without the chunk: its own chart
+        at.run()
+        assert set(charts_of(at, "plotly_chart")) == {"train-losses", "train-scores"}
+
+    at.button(key="stop").click().run()
+    wait_for(lambda: runner.progress(run_id).status == "stopped", TIMEOUT, "the job to stop")
+    at.run()
+    assert set(charts_of(at, "plotly_chart")) == {"train-losses", "train-scores"} and not charts_of(at, "bidi_component")

@@ -95,3 +95,31 @@ def test_a_run_of_another_process_shows_its_newest_snapshot_file(run):
 ])
 def test_the_refresh_follows_the_job(status, chosen, expected):
     assert ui.refresh_interval(status, chosen) == expected
+
+
+def test_the_live_charts_use_streamlits_own_plotly_which_sets_window_plotly():
+    """The live chart component imports this chunk when the page has no Plotly yet, then draws with
+    ``window.Plotly``: both must hold for the Streamlit installed (else it falls back to st.plotly_chart)."""
+    from pathlib import Path
+
+    name = ui.plotly_chunk()
+    assert name is not None and name.startswith("PlotlyChart.") and name.endswith(".js")
+    assert "window.Plotly=" in (Path(st.__file__).parent / "static" / "static" / "js" / name).read_text()
+
+
+def test_the_live_charts_payload_is_the_figure_in_streamlits_style_with_float32_arrays(run):
+    fig = ui.loss_figure(run.steps(), loss="bce", steps_per_epoch=run.config().steps_per_epoch, events=[],
+                         revision=run.id, max_points=ui.LIVE_POINTS)
+    data = ui.live_chart_data(fig)
+    figure = plotly.io.from_json(data["figure"], skip_invalid=False)  # a valid figure
+    assert figure.layout.title.text == "Losses" and figure.layout.template.layout.font.family.startswith('"Source Sans"')
+    assert [t.name for t in figure.data] == [t.name for t in fig.data]
+    assert '"dtype":"f4"' in data["figure"] and data["config"] == {"displaylogo": False}
+
+
+def test_tabs_showing_the_same_live_figure_share_its_payload_and_a_new_figure_gets_its_own(run):
+    chart = dict(loss="bce", steps_per_epoch=run.config().steps_per_epoch, events=[], revision=run.id)
+    fig = ui.loss_figure(run.steps(), **chart)
+    assert ui.live_chart_data(fig) is ui.live_chart_data(fig)
+    shorter = ui.loss_figure(columns_until(run, 10), **chart)
+    assert ui.live_chart_data(shorter)["figure"] != ui.live_chart_data(fig)["figure"]
