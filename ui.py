@@ -328,24 +328,31 @@ PIXELATED = "<style>[data-testid='stImage'] img {image-rendering: pixelated}</st
 # component instead: the same figure, drawn into the same <div> by ``Plotly.react``, which redraws what
 # changed. Plotly is the copy Streamlit's own frontend ships (its PlotlyChart chunk sets window.Plotly).
 _LIVE_CHART_JS = """
+const plotly = (chunk) => {  // one import for every chart of the page
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!window.__ganPlotly) {
+    const main = document.querySelector('script[src*="/static/js/"]');
+    window.__ganPlotly = import(new URL(chunk, main ? main.src : document.baseURI).href).then(() => window.Plotly);
+  }
+  return window.__ganPlotly;
+};
+
 export default function ({ parentElement, data }) {
+  if (!data.figure) {  // no chart: load Plotly while the browser is idle, before a job starts
+    (window.requestIdleCallback || setTimeout)(() => plotly(data.plotly));
+    return;
+  }
   let chart = parentElement.querySelector("div.gan-live-chart");
   if (!chart) {
     chart = document.createElement("div");
     chart.className = "gan-live-chart";
     parentElement.appendChild(chart);
   }
-  const draw = () => {
+  plotly(data.plotly).then((Plotly) => {
     const figure = JSON.parse(data.figure);
     figure.layout.width = chart.clientWidth || undefined;  // the column's width, read at each refresh
-    return window.Plotly.react(chart, figure.data, figure.layout, data.config);
-  };
-  if (window.Plotly) return void draw();
-  if (!window.__ganPlotly) {  // one import for every chart of the page
-    const main = document.querySelector('script[src*="/static/js/"]');
-    window.__ganPlotly = import(new URL(data.plotly, main ? main.src : document.baseURI).href);
-  }
-  window.__ganPlotly.then(draw, (error) => { chart.textContent = `The chart could not be drawn: ${error}`; });
+    return Plotly.react(chart, figure.data, figure.layout, data.config);
+  }).catch((error) => { chart.textContent = `The chart could not be drawn: ${error}`; });
 }
 """
 _live_chart_component = st.components.v2.component("gan_dashboard_live_chart", js=_LIVE_CHART_JS,
@@ -386,6 +393,13 @@ def live_chart_data(fig: go.Figure) -> dict:
         while len(_PAYLOADS) > 16:
             del _PAYLOADS[next(iter(_PAYLOADS))]
     return data
+
+
+def prefetch_plotly(*, key: str) -> None:
+    """Load the live charts' Plotly in the browser while it is idle: on the Train page before a job starts,
+    not in the first seconds of training, when it would take CPU from the training."""
+    if plotly_chunk() is not None:
+        _live_chart_component(key=key, data={"plotly": plotly_chunk()})
 
 
 def live_chart(fig: go.Figure, *, key: str) -> None:

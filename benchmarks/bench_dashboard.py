@@ -3,9 +3,11 @@
     python benchmarks/bench_dashboard.py [--epochs 5] [--repeats 3] [--tabs 1 3]
 
 Starts `streamlit run dashboard.py` on a free loopback port with a temporary run store, drives it
-with Playwright and Debian's Chromium, and trains report-2019 once from the CLI and once from the
-Train page per tab count, side by side, ``--repeats`` times. It prints each run's images/s, the
-ratio to the CLI run beside it, and the median and spread of the ratios; also what watching cost:
+with Playwright and Debian's Chromium, and trains report-2019 from the CLI, from the Train page, and
+from the CLI again, per tab count, ``--repeats`` times (the two CLI runs' mean is the baseline: this
+VM's speed drifts). It prints each run's images/s, the ratio to the baseline over the whole run and
+over the steps after every tab had loaded and drawn the live view ("watching": opening a tab costs the
+browser seconds of CPU), and the medians and spreads of the ratios; also what watching cost:
 the server's CPU seconds beyond the CLI's for the same training, the browser's CPU seconds (every
 Chromium process), the bytes the page received over the websocket and the live view's refreshes.
 """
@@ -38,14 +40,20 @@ class Result:
     received_bytes: int = 0
     requests: int = 0  # messages the tabs sent: rerun requests, the live view's refreshes among them
     seconds: float = 0.0
+    watched_from: int = 0  # the step at which every tab had drawn the live view
     notes: list = field(default_factory=list)
 
 
-def images_per_s(runs_dir: Path) -> float:
-    """Mean throughput over the run's steps (each step logs its flush window's rate)."""
+def images_per_s(runs_dir: Path, after_step: int | None = None) -> float:
+    """Mean throughput over the run's steps (each step logs its flush window's rate): all but the first
+    tenth (warm-up), or those after ``after_step``."""
     (info,) = RunStore(runs_dir).list()
-    rates = RunStore(runs_dir).open(info["id"]).steps()["images_per_s"]
-    return float(np.mean(rates[len(rates) // 10 :]))  # skip warm-up
+    steps = RunStore(runs_dir).open(info["id"]).steps()
+    rates = steps["images_per_s"]
+    if after_step is None:
+        return float(np.mean(rates[len(rates) // 10 :]))
+    later = rates[steps["step"] > after_step]
+    return float(np.mean(later)) if len(later) >= 100 else float("nan")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -119,10 +127,13 @@ def dashboard(epochs: int, runs_dir: Path, tabs: int) -> Result:
         first.locator('[data-testid="stButton"] button', has_text="Start training").click()
         for page in pages[1:]:  # the other tabs open the Train page on the running job
             page.goto(f"{url}/Train")
+        for page in pages:  # from here on every tab only watches: no page load, no first drawing
+            page.locator(".js-plotly-plot").first.wait_for()
+        watched_from = RunStore(runs_dir).list()[0]["step"]
         for page in pages:
             page.locator('[data-testid="stProgress"]', has_text="finished").wait_for(timeout=900_000)
         result = Result(0.0, cpu_seconds(server.pid) - server_cpu, browser_cpu_seconds() - browser_cpu,
-                        received["bytes"], received["sent"], time.perf_counter() - clock)
+                        received["bytes"], received["sent"], time.perf_counter() - clock, watched_from)
         browser.close()
     result.images_per_s = images_per_s(runs_dir)
     return result
@@ -134,31 +145,46 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tabs", type=int, nargs="+", default=[1, 3])
     args = parser.parse_args()
-    print(f"# report-2019, {args.epochs} epochs, batch 100, {os.cpu_count()} CPUs; CLI and dashboard side by side")
-    print(f"{'repeat':>6} {'where':24} {'images/s':>9} {'/ CLI':>7} {'CPU s':>7} {'+CPU s':>7} {'browser':>8} "
-          f"{'MB recv':>8} {'sent':>6} {'ms/sent':>8} {'kB/sent':>8} {'s/sent':>7}")
+    print(f"# report-2019, {args.epochs} epochs, batch 100, {os.cpu_count()} CPUs; the CLI right before and right "
+          "after each dashboard run, their mean the baseline")
+    print(f"{'repeat':>6} {'where':24} {'images/s':>9} {'/ CLI':>7} {'watching':>9} {'from':>6} {'CPU s':>7} "
+          f"{'+CPU s':>7} {'browser':>8} {'MB recv':>8} {'sent':>6} {'ms/sent':>8} {'kB/sent':>8} {'s/sent':>7}")
     ratios = {tabs: [] for tabs in args.tabs}
+    watching = {tabs: [] for tabs in args.tabs}
     for repeat in range(args.repeats):
         for tabs in args.tabs:
             with tempfile.TemporaryDirectory() as tmp:
-                base = cli(args.epochs, Path(tmp) / "cli")
+                before = cli(args.epochs, Path(tmp) / "before")
                 watched = dashboard(args.epochs, Path(tmp) / "dashboard", tabs)
-            ratio = watched.images_per_s / base.images_per_s
+                after = cli(args.epochs, Path(tmp) / "after")
+                base = (before.images_per_s + after.images_per_s) / 2
+                base_later = (images_per_s(Path(tmp) / "before", watched.watched_from)
+                              + images_per_s(Path(tmp) / "after", watched.watched_from)) / 2
+                ratio = watched.images_per_s / base
+                later = images_per_s(Path(tmp) / "dashboard", watched.watched_from) / base_later
             ratios[tabs].append(ratio)
-            print(f"{repeat:6} {'CLI':24} {base.images_per_s:9,.0f} {'':7} {base.cpu_s:7.1f}", flush=True)
+            if later == later:  # not NaN: enough steps were left after the tabs had drawn
+                watching[tabs].append(later)
+            cli_cpu = (before.cpu_s + after.cpu_s) / 2
+            for name, run in (("CLI before", before), ("CLI after", after)):
+                print(f"{repeat:6} {name:24} {run.images_per_s:9,.0f} {'':7} {'':9} {'':6} {run.cpu_s:7.1f}")
             print(f"{repeat:6} {f'dashboard, {tabs} tab(s)':24} {watched.images_per_s:9,.0f} {ratio:7.1%} "
-                  f"{watched.cpu_s:7.1f} {watched.cpu_s - base.cpu_s:7.1f} {watched.browser_cpu_s:8.1f} "
-                  f"{watched.received_bytes / 1e6:8.2f} {watched.requests:6} "
+                  f"{later:9.1%} {watched.watched_from:6} {watched.cpu_s:7.1f} {watched.cpu_s - cli_cpu:7.1f} "
+                  f"{watched.browser_cpu_s:8.1f} {watched.received_bytes / 1e6:8.2f} {watched.requests:6} "
                   f"{1000 * watched.browser_cpu_s / max(watched.requests, 1):8.0f} "
                   f"{watched.received_bytes / 1e3 / max(watched.requests, 1):8.1f} "
                   f"{watched.seconds * tabs / max(watched.requests, 1):7.2f}", flush=True)
-    print("CPU s: the training process's; +CPU s: the dashboard server's beyond the CLI's; browser: every Chromium "
+    print("/ CLI: the whole run's images/s over the CLI runs'; watching: the same over the steps after 'from', the step "
+          "at which every tab had loaded and drawn the live view (opening a tab costs the browser seconds of CPU); "
+          "CPU s: the training process's; +CPU s: the dashboard server's beyond the CLI's; browser: every Chromium "
           "process's; MB recv: what the tabs' websockets received; sent: the messages the tabs sent (rerun requests: "
           "the live view's refreshes); ms/sent and kB/sent: browser CPU and bytes received per message sent; "
           "s/sent: seconds between one tab's messages (its refresh period, at most)")
-    for tabs, values in ratios.items():
-        print(f"dashboard / CLI with {tabs} tab(s): median {statistics.median(values):.1%} "
-              f"(min {min(values):.1%}, max {max(values):.1%}, {len(values)} runs)")
+    for tabs in args.tabs:
+        for name, values in (("whole run", ratios[tabs]), ("watching", watching[tabs])):
+            if values:
+                print(f"dashboard / CLI with {tabs} tab(s), {name}: median {statistics.median(values):.1%} "
+                      f"(min {min(values):.1%}, max {max(values):.1%}, {len(values)} runs)")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ with form:
                        f"({config.epochs} epochs × {config.steps_per_epoch} steps of {config.batch_size} images).")
         if st.button("▶ Start training", type="primary", disabled=config is None, key="start", width="stretch"):
             st.session_state["watch"] = runner.start(config)
+    ui.prefetch_plotly(key="plotly-prefetch")  # the live charts' Plotly, loaded while nothing trains
 
 
 def _resume(run_id: str) -> None:

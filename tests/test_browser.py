@@ -113,6 +113,8 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     images_slider.focus()
     images_slider.press("Home")
     page.get_by_text("× 10 steps of 100 images").wait_for()
+    # the live charts' Plotly is loaded while nothing trains, not in the first seconds of the job
+    wait_for(lambda: page.evaluate("typeof window.Plotly") == "object", message="Plotly loaded before Start")
     click(page, "Start training")
 
     wait_for(lambda: "running" in progress_text(page), message="the job to run")

@@ -456,3 +456,11 @@ def test_a_running_jobs_curves_go_to_the_live_chart_and_a_finished_runs_to_strea
     wait_for(lambda: runner.progress(run_id).status == "stopped", TIMEOUT, "the job to stop")
     at.run()
     assert set(charts_of(at, "plotly_chart")) == {"train-losses", "train-scores"} and not charts_of(at, "bidi_component")
+
+
+def test_the_train_page_has_the_browser_load_the_live_charts_plotly_before_a_job_starts():
+    import ui
+
+    at = app("pages/1_Train.py")
+    (prefetch,) = [c for c in at.get("bidi_component") if "plotly-prefetch" in str(c.proto.id)]
+    assert json.loads(prefetch.proto.json) == {"plotly": ui.plotly_chunk()}  # no figure: load, draw nothing
