@@ -129,7 +129,9 @@ def dashboard(epochs: int, runs_dir: Path, tabs: int) -> Result:
             page.goto(f"{url}/Train")
         for page in pages:  # from here on every tab only watches: no page load, no first drawing
             page.locator(".js-plotly-plot").first.wait_for()
-        watched_from = RunStore(runs_dir).list()[0]["step"]
+        (info,) = RunStore(runs_dir).list()
+        logged = RunStore(runs_dir).open(info["id"]).steps().get("step", [0])
+        watched_from = int(logged[-1]) if len(logged) else 0  # the newest step in the store's log
         for page in pages:
             page.locator('[data-testid="stProgress"]', has_text="finished").wait_for(timeout=900_000)
         result = Result(0.0, cpu_seconds(server.pid) - server_cpu, browser_cpu_seconds() - browser_cpu,

@@ -1,11 +1,13 @@
 """What the Train page's live view costs the browser: Chromium's CPU and a trace of its main thread.
 
-    python benchmarks/live_view_browser.py [--seconds 10]
+    python benchmarks/live_view_browser.py [--seconds 10] [--no-trace]
 
 Starts the dashboard on a loopback port with a temporary store, starts a long report-2019 job from the
 Train page in headless Chromium (Debian's, software drawing), waits until it runs, then for
-``--seconds``: every Chromium process's CPU seconds, CDP's main-thread metrics, and a trace with V8's
-sampling profiler, whose self time it sums by script (Plotly's bundle, React, Streamlit's own chunks).
+``--seconds``: every Chromium process's CPU seconds and the refreshes the tab asked for, CDP's main-thread
+metrics, and a trace with V8's sampling profiler, whose self time it sums by script (Plotly's bundle,
+React, Streamlit's own chunks). ``--no-trace``: no trace (its profiler costs CPU itself), and then what
+opening a second Train tab on the running job costs.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ def self_time_by_script(trace: dict) -> Counter:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--no-trace", action="store_true",
+                        help="Only CPU and refreshes (the trace's profiler costs CPU itself), then what opening "
+                             "one more Train tab on the running job costs.")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -53,6 +58,8 @@ def main():
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(120_000)
+        sent = []
+        page.on("websocket", lambda ws: ws.on("framesent", lambda _: sent.append(1)))
         page.goto(f"{url}/Train")
         slider = page.locator('input[type=range][aria-label="epochs"]')
         slider.focus()
@@ -67,16 +74,28 @@ def main():
         def metrics():
             return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
 
-        before, cpu = metrics(), browser_cpu_seconds()
+        before, cpu, asked = metrics(), browser_cpu_seconds(), len(sent)
         trace = Path(tmp) / "trace.json"
-        browser.start_tracing(page=page, path=str(trace), categories=CATEGORIES)
+        if not args.no_trace:
+            browser.start_tracing(page=page, path=str(trace), categories=CATEGORIES)
         page.wait_for_timeout(args.seconds * 1000)
-        browser.stop_tracing()
-        after, cpu = metrics(), browser_cpu_seconds() - cpu
+        if not args.no_trace:
+            browser.stop_tracing()
+        after, cpu, asked = metrics(), browser_cpu_seconds() - cpu, len(sent) - asked
+        if args.no_trace:
+            opened = browser_cpu_seconds()
+            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+            tab.goto(f"{url}/Train")
+            tab.locator(".js-plotly-plot").first.wait_for()
+            opened = browser_cpu_seconds() - opened
         browser.close()
-        scripts = self_time_by_script(json.loads(trace.read_text()))
+        scripts = {} if args.no_trace else self_time_by_script(json.loads(trace.read_text()))
     print(f"# the Train page watching a running report-2019 job for {args.seconds:g} s, one tab")
-    print(f"Chromium CPU, every process: {cpu:.2f} s")
+    print(f"Chromium CPU, every process: {cpu:.2f} s; refreshes asked for: {asked}, "
+          f"{1000 * cpu / max(asked, 1):.0f} ms of CPU per refresh")
+    if args.no_trace:
+        print(f"opening a second Train tab on the job, until its charts are drawn: {opened:.2f} s of Chromium CPU")
+        return
     for name in ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration"):
         print(f"main thread {name}: {after[name] - before[name]:.2f} s")
     print(f"JS event listeners {before['JSEventListeners']:.0f} -> {after['JSEventListeners']:.0f}, "

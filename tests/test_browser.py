@@ -125,6 +125,12 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     wait_for(lambda: page.wait_for_timeout(100) or frames["sent"] >= asked + 2, message="two refreshes")
     page.wait_for_timeout(500)  # the second refresh drawn
     assert page.evaluate("window.lossChart.isConnected && document.querySelector('.js-plotly-plot') === window.lossChart")
+    # so a zoom survives the refreshes (the figure's uirevision stays the same while the run trains)
+    page.evaluate("Plotly.relayout(window.lossChart, {'xaxis.range': [0, 0.05]})")
+    asked = frames["sent"]
+    wait_for(lambda: page.wait_for_timeout(100) or frames["sent"] >= asked + 2, message="two more refreshes")
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.lossChart.layout.xaxis.range") == [0, 0.05]
     first_grid = grid_src(page)
     wait_for(lambda: grid_src(page) not in ("", first_grid), message="the grid to change")
     shoot(page, "train")
