@@ -364,7 +364,8 @@ LIVE_TEMPLATE = dict(layout=dict(
     font=dict(family='"Source Sans", "Source Sans Pro", sans-serif', size=12, color="#808495"),
     title=dict(x=0, xanchor="left", font=dict(size=16, color="#31333F", weight="bold")),
     legend=dict(font=dict(size=12, color="#262730")), paper_bgcolor="white", plot_bgcolor="white",
-    xaxis=dict(_AXIS, showgrid=False, title=dict(font=dict(size=14), standoff=20)), yaxis=_AXIS, hoverlabel=dict(font=dict(size=12))))
+    xaxis=dict(_AXIS, showgrid=False, title=dict(font=dict(size=14), standoff=20)), yaxis=_AXIS,
+    hoverlabel=dict(font=dict(size=12))))
 
 
 @functools.cache
@@ -402,12 +403,13 @@ def prefetch_plotly(*, key: str) -> None:
         _live_chart_component(key=key, data={"plotly": plotly_chunk()})
 
 
-def live_chart(fig: go.Figure, *, key: str) -> None:
-    """A curve chart that a refresh redraws in place (``st.plotly_chart`` where Plotly's chunk is not found)."""
-    if plotly_chunk() is None:
-        st.plotly_chart(fig, key=key, config={"displaylogo": False})
-    else:
+def curve_chart(fig: go.Figure, *, key: str, live: bool) -> None:
+    """A curve chart of the live view: redrawn in place by each refresh while ``live`` (a job trains),
+    else Streamlit's own chart (also where Plotly's chunk is not found)."""
+    if live and plotly_chunk() is not None:
         _live_chart_component(key=key, data=live_chart_data(fig))
+    else:
+        st.plotly_chart(fig, key=key, config={"displaylogo": False})
 
 
 # The live view's clock: a component (no iframe) that asks for a rerun of the fragment it is drawn

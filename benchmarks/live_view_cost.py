@@ -111,7 +111,7 @@ def refresh(run, parts: Parts) -> None:
     columns = parts.timed("store: new steps", ui.history, run)
     events = parts.timed("store: events", run.events)
     figures = parts.timed("figures: downsample, build", ui.live_figures, run, config, columns, events)
-    for name, fig in figures.items():  # a running job's curves go through ui.live_chart, drawn in place
+    for name, fig in figures.items():  # a running job's curves go through ui.curve_chart, drawn in place
         payload = parts.timed(f"serialise: {name} (live chart)", lambda f: ui.live_chart_data(f)["figure"].encode(), fig)
         parts.bytes[f"serialise: {name} (live chart)"] += len(payload)
     png, _, _ = parts.timed("grid: PNG (cached per grid)", ui.live_grid, run, None)

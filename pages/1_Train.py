@@ -97,14 +97,12 @@ def live_body(run_id: str, was_active: bool) -> None:
     events = run.events()
     figures = ui.live_figures(run, config, columns, events, max_points=ui.LIVE_POINTS if active else ui.MAX_POINTS)
     c1, c2 = st.columns(2)
-    # while the job trains, each refresh redraws the curves in place; once it has ended, Streamlit's chart
-    chart = ui.live_chart if active else (lambda fig, key: st.plotly_chart(fig, key=key, config={"displaylogo": False}))
     with c1:
-        chart(figures["losses"], key="train-losses")
+        ui.curve_chart(figures["losses"], key="train-losses", live=active)
     with c2:
-        chart(figures["scores"], key="train-scores")
+        ui.curve_chart(figures["scores"], key="train-scores", live=active)
     if "wasserstein" in figures:
-        chart(figures["wasserstein"], key="train-wasserstein")
+        ui.curve_chart(figures["wasserstein"], key="train-wasserstein", live=active)
     st.caption(f"**{config.loss}** · {LOSSES[config.loss].healthy}")
     grid = ui.live_grid(run, progress)
     if grid is not None:
