@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench_dashboard import browser_cpu_seconds
-from serve import CHROMIUM_FLAGS, dashboard_server
+from serve import CHROMIUM_FLAGS, dashboard_server, start_long_job
 
 CATEGORIES = ["devtools.timeline", "v8", "blink", "disabled-by-default-devtools.timeline",
               "disabled-by-default-v8.cpu_profiler"]
@@ -60,12 +60,7 @@ def main():
         page.set_default_timeout(120_000)
         sent = []
         page.on("websocket", lambda ws: ws.on("framesent", lambda _: sent.append(1)))
-        page.goto(f"{url}/Train")
-        slider = page.locator('input[type=range][aria-label="epochs"]')
-        slider.focus()
-        slider.press("End")  # a long job: it trains through the measurement
-        page.get_by_text("(1000 epochs ×").wait_for()
-        page.locator('[data-testid="stButton"] button', has_text="Start training").click()
+        start_long_job(page, url)
         page.locator('[data-testid="stProgress"]', has_text="running").wait_for()
         page.wait_for_timeout(5000)
         cdp = page.context.new_cdp_session(page)

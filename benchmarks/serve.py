@@ -56,3 +56,14 @@ def _wait_until_healthy(url: str, server: subprocess.Popen, log, timeout: float)
                 log.seek(0)
                 raise RuntimeError(f"streamlit did not answer on {url}:\n{log.read()}") from None
             time.sleep(0.2)
+
+
+def start_long_job(page, url: str) -> None:
+    """On ``page`` (a Playwright page): open the Train page and start report-2019 at its most epochs, a job that
+    trains through any measurement."""
+    page.goto(f"{url}/Train")
+    slider = page.locator('input[type=range][aria-label="epochs"]')
+    slider.focus()
+    slider.press("End")
+    page.get_by_text("(1000 epochs ×").wait_for()
+    page.locator('[data-testid="stButton"] button', has_text="Start training").click()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_dashboard import browser_cpu_seconds
-from serve import CHROMIUM_FLAGS, dashboard_server
+from serve import CHROMIUM_FLAGS, dashboard_server, start_long_job
 
 from gan.store import RunStore
 
@@ -48,12 +48,7 @@ def measure(tabs: int, cycles: int, phase: float) -> tuple[list[float], float]:
         pages = [browser.new_page(viewport={"width": 1400, "height": 1000}) for _ in range(tabs)]
         first = pages[0]
         first.set_default_timeout(120_000)
-        first.goto(f"{url}/Train")
-        slider = first.locator('input[type=range][aria-label="epochs"]')
-        slider.focus()
-        slider.press("End")  # a long job: it trains through the measurement
-        first.get_by_text("(1000 epochs ×").wait_for()
-        first.locator('[data-testid="stButton"] button', has_text="Start training").click()
+        start_long_job(first, url)
         for page in pages[1:]:
             page.set_default_timeout(120_000)
             page.goto(f"{url}/Train")
