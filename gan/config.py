@@ -105,6 +105,11 @@ class TrainConfig:
         "differing as much as their noise does. More variety within each digit (recall), slightly less clean "
         "digits (precision). 0: off.", low=0.0, high=10.0,
     )
+    aux_classifier: float = _spec(
+        0.0, "Auxiliary classifier (AC-GAN, Odena et al. 2017): D also learns to tell the digit (or cluster) of real "
+        "images, and G's loss adds this weight times that classifier's cross-entropy on its fakes, so each fake "
+        "looks like the digit it was asked for. Needs conditional or clusters. 0: off.", low=0.0, high=10.0,
+    )
     seed: int = _spec(0, "Random seed: same seed, same run (on the CPU).", low=0, high=2**31 - 1)
     device: str = _spec("auto", "Where to train; auto picks CUDA, then MPS, then the CPU.", choices=("auto", "cpu", "cuda", "mps"))
     # what to record
@@ -135,6 +140,9 @@ class TrainConfig:
         errors.update(_check_sizes(self, errors))
         errors.update(_check_registries(self, errors))
         errors.update(_check_clusters(self, errors))
+        if self.aux_classifier and not (self.conditional or self.clusters) and "aux_classifier" not in errors:
+            errors["aux_classifier"] = ("aux_classifier needs labels to classify: turn on conditional or clusters, "
+                                        "or set aux_classifier to 0")
         if errors:
             raise ConfigError(errors)
         return self

@@ -160,6 +160,9 @@ class RunStore:
         config = base.replace(**changes)
         errors = {f: f"{f} cannot change in a fork: the weights have the parent's shape"
                   for f in ARCHITECTURE_FIELDS if getattr(config, f) != getattr(base, f)}
+        if bool(config.aux_classifier) != bool(base.aux_classifier):
+            errors["aux_classifier"] = ("aux_classifier cannot be turned on or off in a fork: D's classifier exists only "
+                                        "while it is on (its weight can change)")
         if config.epochs <= state["epoch"]:
             errors["epochs"] = f"epochs must be more than the fork point's {state['epoch']}, got {config.epochs}"
         data_fields = ("batch_size", "train_images", "train_split")  # the saved epoch order indexes these images

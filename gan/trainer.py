@@ -17,6 +17,7 @@ from collections import defaultdict
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 
 from gan.clusters import clusters, fit as fit_clusters
 from gan.config import TRAIN_SPLITS, TrainConfig
@@ -261,12 +262,18 @@ class Trainer:
         # (1) Update D: maximise log D(x) + log(1 - D(G(z))) (or the chosen loss's equivalent).
         # Real and fake go through D as one batch: half the kernel launches (D has no BatchNorm, so
         # this changes nothing else)
+        aux = cfg.aux_classifier
         with self._autocast():
-            both = D(torch.cat([real, fake.detach()]), torch.cat([labels, fake_labels]) if labels is not None else None)
+            both = D(torch.cat([real, fake.detach()]), torch.cat([labels, fake_labels]) if labels is not None else None,
+                     **({"classes": True} if aux else {}))
+        if aux:  # AC-GAN: D's classifier learns the labels of the real images
+            both, logits = both
         both = both.float()  # losses and scores in float32 whatever the autocast precision
         real_out, fake_out = both[: real.shape[0]], both[real.shape[0] :]
         loss_real, loss_fake = loss.discriminator(real_out, fake_out, cfg)
         d_loss = loss_real + loss_fake
+        if aux:
+            d_loss = d_loss + aux * F.cross_entropy(logits[: real.shape[0]].float(), labels)
         if loss.gradient_penalty:
             penalty = gradient_penalty(D, real, fake.detach(), labels, generator=self.generator)
             d_loss = d_loss + cfg.gp_weight * penalty
@@ -282,9 +289,13 @@ class Trainer:
             D.requires_grad_(False)
             try:
                 with self._autocast():
-                    fake_scores = D(fake, fake_labels)
+                    fake_scores = D(fake, fake_labels, **({"classes": True} if aux else {}))
+                if aux:
+                    fake_scores, fake_logits = fake_scores
                 g_loss = loss.generator(fake_scores.float(), cfg)  # what the curves show: the adversarial part
                 total = g_loss + mode_seeking(fake, z, cfg.mode_seeking) if cfg.mode_seeking else g_loss
+                if aux:  # G's fakes should be classified as the labels they were drawn with
+                    total = total + aux * F.cross_entropy(fake_logits.float(), fake_labels)
                 self.opt_g.zero_grad(set_to_none=True)
                 total.backward()
             finally:

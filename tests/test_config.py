@@ -32,6 +32,7 @@ BAD_VALUES = {
     "ema_halflife": (-1, "[0, 10000000]"),
     "ema_rampup": (1.5, "[0.0, 1.0]"),
     "mode_seeking": (-0.1, "[0.0, 10.0]"),
+    "aux_classifier": (10.5, "[0.0, 10.0]"),
     "seed": (-1, "[0, 2147483647]"),
     "device": ("tpu", "one of 'auto', 'cpu', 'cuda', 'mps'"),
     "snapshot_epochs": ((0, 20000), "[0, 10000]"),
@@ -184,6 +185,11 @@ def test_refusals_name_their_field_exactly():
          {"batch_size": "batch_size must be at least 2 with mode_seeking (it pairs the fakes), got 1"}),
         (lambda: preset("cgan", batch_size=1, mode_seeking=-0.1),  # a bad weight is not also compared
          {"mode_seeking": "mode_seeking must be in [0.0, 10.0], got -0.1"}),
+        (lambda: preset("dcgan", aux_classifier=0.5),  # nothing to classify without digits or clusters
+         {"aux_classifier": "aux_classifier needs labels to classify: turn on conditional or clusters, "
+                            "or set aux_classifier to 0"}),
+        (lambda: preset("dcgan", aux_classifier=-0.5),  # out of range: the range is the message
+         {"aux_classifier": "aux_classifier must be in [0.0, 10.0], got -0.5"}),
     ]
     for make, errors in cases:
         with pytest.raises(ConfigError) as refused:
@@ -195,6 +201,7 @@ def test_refusals_name_their_field_exactly():
     assert preset("report-2019", batch_size=600, train_images=600).batch_size == 600  # equal is allowed
     assert preset("cgan", batch_size=1).batch_size == 1  # one image a batch is fine without mode seeking
     assert preset("cgan", batch_size=2, mode_seeking=0.1).batch_size == 2  # and one pair with it
+    assert preset("cgan", aux_classifier=0.5).aux_classifier == preset("dcgan-clusters", aux_classifier=0.5).aux_classifier
 
 
 @pytest.mark.parametrize("field, value, message", [

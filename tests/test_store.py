@@ -738,3 +738,22 @@ def test_a_run_deleted_while_the_lister_reads_it_is_left_out_not_listed_as_damag
 
     monkeypatch.setattr(gan.store.Run, "info", info_of_a_run_being_deleted)
     assert [i["id"] for i in store.list()] == [kept.id]
+
+
+def test_a_fork_may_change_the_auxiliary_classifiers_weight_but_not_turn_it_on_or_off(tiny_config, runs_dir):
+    """D has a classifier head only while aux_classifier is above 0, so the checkpoint's D fits only those forks."""
+    from gan.config import ConfigError
+
+    store = RunStore()
+    parent = store.create(tiny_config.replace(conditional=True, aux_classifier=0.5, epochs=1))
+    assert execute(parent) == "finished"
+    child = store.fork(parent.id, aux_classifier=1.0, epochs=2)
+    assert execute(child, resume=True) == "finished" and child.config().aux_classifier == 1.0
+    with pytest.raises(ConfigError) as refused:
+        store.fork(parent.id, aux_classifier=0.0, epochs=2)
+    assert refused.value.errors == {"aux_classifier": "aux_classifier cannot be turned on or off in a fork: D's "
+                                                      "classifier exists only while it is on (its weight can change)"}
+    plain = store.create(tiny_config.replace(conditional=True, epochs=1))
+    assert execute(plain) == "finished"
+    with pytest.raises(ConfigError, match="aux_classifier cannot be turned on or off"):
+        store.fork(plain.id, aux_classifier=0.5, epochs=2)

@@ -1,7 +1,9 @@
+import copy
 import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from gan.config import preset
 from gan.losses import gradient_penalty
@@ -93,9 +95,10 @@ def test_learning_rates_changed_while_paused_apply_on_resume(tiny_config, mnist_
 
 @pytest.mark.parametrize("family", ["mlp", "dcgan"])
 @pytest.mark.parametrize("loss", ["bce", "lsgan", "hinge", "wgan-gp"])
-@pytest.mark.parametrize("conditional", [False, True])
-def test_every_family_and_loss_trains_an_epoch(family, loss, conditional, mnist_train):
+@pytest.mark.parametrize("conditional, aux_classifier", [(False, 0.0), (True, 0.0), (True, 0.5)])
+def test_every_family_and_loss_trains_an_epoch(family, loss, conditional, aux_classifier, mnist_train):
     config = preset("report-2019", family=family, loss=loss, conditional=conditional, hidden=8, epochs=1,
+                    aux_classifier=aux_classifier,
                     train_images=200, batch_size=50, d_steps=2 if loss == "wgan-gp" else 1, device="cpu", grid_size=2)
     trainer, status, rows, snapshots = train(config, *mnist_train)
     assert status == "finished" and len(rows) == 4
@@ -437,3 +440,46 @@ def test_mode_seeking_changes_gs_update_and_leaves_the_logged_g_loss_adversarial
     (plain, g_plain), (seeking, g_seeking) = runs[0.0], runs[0.5]
     torch.testing.assert_close(plain, seeking, rtol=0, atol=0)  # same D step, same adversarial G loss
     assert not all(torch.equal(a, b) for a, b in zip(g_plain, g_seeking))  # but G moved otherwise
+
+
+@pytest.mark.parametrize("clusters", [False, True])
+def test_the_auxiliary_classifier_adds_its_cross_entropy_to_d_on_real_images_and_to_g_on_its_fakes(clusters, mnist_train):
+    """AC-GAN's term, recomputed by hand from the weights before the step: D's classifier learns the
+    real batch's labels (and nothing from the fakes), and G's gradient is that of its adversarial loss
+    plus the weight times the classifier's cross-entropy on the fakes, against the labels they were drawn with."""
+    images, digits = mnist_train[0][:64], mnist_train[1][:64]
+    kind = dict(clusters=4) if clusters else dict(conditional=True)
+    config = preset("dcgan", hidden=8, epochs=1, train_images=64, batch_size=16, device="cpu", grid_size=2,
+                    eval_samples=0, aux_classifier=0.7, **kind)
+    trainer = Trainer(config, images=images, labels=None if clusters else digits)
+    real, labels = trainer.data[:16], trainer.labels[:16]
+    G0, D0 = copy.deepcopy(trainer.G), copy.deepcopy(trainer.D)
+    noise = []
+    trainer.G.register_forward_pre_hook(lambda m, args: noise.append(args[0].clone()))
+    trainer.train_step(real, labels)
+    (z,) = noise
+
+    fake = G0(z, labels)
+    out, logits = D0(torch.cat([real, fake.detach()]), torch.cat([labels, labels]), classes=True)
+    d_loss = sum(trainer.loss.discriminator(out[:16], out[16:], config))
+    d_loss = d_loss + 0.7 * F.cross_entropy(logits[:16], labels)
+    expected = torch.autograd.grad(d_loss, list(D0.parameters()))
+    for (name, p), want in zip(trainer.D.named_parameters(), expected):
+        torch.testing.assert_close(p.grad, want, msg=name)
+
+    D1 = trainer.D  # G's step sees D after its update
+    fake_out, fake_logits = D1(fake, labels, classes=True)
+    g_loss = trainer.loss.generator(fake_out, config) + 0.7 * F.cross_entropy(fake_logits, labels)
+    expected = torch.autograd.grad(g_loss, list(G0.parameters()))
+    for (name, p), want in zip(trainer.G.named_parameters(), expected):
+        torch.testing.assert_close(p.grad, want, msg=name)
+
+
+def test_without_the_auxiliary_classifier_d_has_no_classifier_and_its_output_is_unchanged(mnist_train):
+    config = preset("cgan", hidden=8, epochs=1, train_images=64, batch_size=16, device="cpu", eval_samples=0)
+    plain, aux = (Trainer(c, images=mnist_train[0][:64], labels=mnist_train[1][:64])
+                  for c in (config, config.replace(aux_classifier=1.0)))
+    assert plain.D.projection.classifier is None and aux.D.projection.classifier is not None
+    x, y = plain.data[:4], plain.labels[:4]
+    aux.D.load_state_dict(plain.D.state_dict(), strict=False)  # the same weights but the classifier's
+    torch.testing.assert_close(aux.D(x, y), plain.D(x, y), rtol=0, atol=0)

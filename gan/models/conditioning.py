@@ -66,11 +66,19 @@ class GeneratorInput(nn.Module):
 
 
 class Projection(nn.Module):
-    """``<embed(y), h>``: zero for an unconditional model."""
+    """``<embed(y), h>``: zero for an unconditional model. With ``classifier``, also a linear auxiliary
+    classifier of the features (AC-GAN, Odena et al. 2017): logits over the labels."""
 
-    def __init__(self, *, num_classes: int, features: int):
+    def __init__(self, *, num_classes: int, features: int, classifier: bool = False):
         super().__init__()
         self.embed = nn.Embedding(num_classes, features) if num_classes else None
+        self.classifier = nn.Linear(features, num_classes) if classifier and num_classes else None
+
+    def output(self, head: nn.Module, h: torch.Tensor, labels: torch.Tensor | None, *, classes: bool = False):
+        """D's output from its features ``h``: ``head(h) + <embed(y), h>``, and with ``classes`` the
+        auxiliary classifier's logits beside it."""
+        out = head(h).view(-1) + self(h, labels)
+        return (out, self.classifier(h)) if classes else out
 
     def forward(self, h: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         if self.embed is None:

@@ -43,7 +43,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, *, width, leaky_slope, dense=0, num_classes=0):
+    def __init__(self, *, width, leaky_slope, dense=0, num_classes=0, classifier=False):
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(1, width, 4, 2, 1),  # 28 -> 14
@@ -55,16 +55,16 @@ class Discriminator(nn.Module):
         )
         features = dense or 2 * width * 7 * 7
         self.head = nn.Linear(features, 1)
-        self.projection = Projection(num_classes=num_classes, features=features)
+        self.projection = Projection(num_classes=num_classes, features=features, classifier=classifier)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.body(x)
-        return self.head(h).view(-1) + self.projection(h, labels)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, *, classes: bool = False):
+        return self.projection.output(self.head, self.body(x), labels, classes=classes)
 
 
 def build(config):
     classes = num_classes(config)
     return (
         Generator(config),
-        Discriminator(width=config.hidden, leaky_slope=config.leaky_slope, dense=config.dense, num_classes=classes),
+        Discriminator(width=config.hidden, leaky_slope=config.leaky_slope, dense=config.dense, num_classes=classes,
+                      classifier=bool(config.aux_classifier)),
     )

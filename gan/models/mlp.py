@@ -28,7 +28,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, *, hidden, leaky_slope, dropout, num_classes=0):
+    def __init__(self, *, hidden, leaky_slope, dropout, num_classes=0, classifier=False):
         super().__init__()
         self.body = nn.Sequential(
             nn.Flatten(),
@@ -37,14 +37,13 @@ class Discriminator(nn.Module):
             Dropout(dropout),
         )
         self.head = nn.Linear(hidden, 1)  # a logit: the loss applies the sigmoid, which is stabler
-        self.projection = Projection(num_classes=num_classes, features=hidden)
+        self.projection = Projection(num_classes=num_classes, features=hidden, classifier=classifier)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.body(x)
-        return self.head(h).view(-1) + self.projection(h, labels)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, *, classes: bool = False):
+        return self.projection.output(self.head, self.body(x), labels, classes=classes)
 
 
 def build(config):
     layer = dict(hidden=config.hidden, leaky_slope=config.leaky_slope, dropout=config.dropout,
-                 num_classes=num_classes(config))
+                 num_classes=num_classes(config), classifier=bool(config.aux_classifier))
     return Generator(config), Discriminator(**layer)
