@@ -3,8 +3,10 @@
 
 Contract: ``G(z, labels=None)`` maps noise ``(N, noise_dim)`` to images ``(N, 1, 28, 28)`` in
 [-1, 1]; ``D(x, labels=None)`` maps images to one output per image, shape ``(N,)``. ``labels``
-(int64 digits) are given exactly when ``config.conditional`` is set. D must not use BatchNorm:
-the gradient penalty needs per-sample gradients.
+(int64 digits, or clusters) are given exactly when ``config.conditional`` or ``config.clusters`` is set.
+With ``config.aux_classifier`` above 0, ``D(x, labels, classes=True)`` also returns the logits of an
+auxiliary classifier over the labels, ``(N, num_classes)`` (``conditioning.Projection`` does both). D must
+not use BatchNorm: the gradient penalty needs per-sample gradients.
 """
 
 from torch import nn
