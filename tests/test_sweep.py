@@ -19,7 +19,7 @@ from gan.store import RunStore
 from gan.sweep import command
 from gan.sweep.environment import LOOPBACK_ENV, local_ray_environment
 from gan.sweep.record import list_sweeps, ranked, read_sweep, sweep_runs
-from gan.sweep.space import parse_space
+from gan.sweep.space import SpaceError, parse_space
 
 ROOT = Path(__file__).resolve().parent.parent
 # report-2019 on 2,000 images: 20 steps an epoch; 200 samples per snapshot evaluation, below the 2,000 that
@@ -91,6 +91,15 @@ def test_a_bad_space_is_one_line_naming_the_field_and_starts_nothing(spec, sched
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and err.count("\n") == 1 and message in err, err
     assert list_sweeps(RunStore()) == []
+
+
+def test_pbt_cannot_search_aux_classifier_across_0_whose_trials_differ_in_ds_shape():
+    base = preset("cgan", **SMALL)
+    with pytest.raises(SpaceError) as refused:
+        parse_space(["aux_classifier=choice:0,0.5"], base, scheduler="pbt")
+    assert list(refused.value.errors) == ["aux_classifier"] and "cannot mix 0" in refused.value.errors["aux_classifier"]
+    assert len(parse_space(["aux_classifier=choice:0.2,0.5"], base, scheduler="pbt")) == 1  # all on: exploits fit
+    assert len(parse_space(["aux_classifier=choice:0,0.5"], base, scheduler="asha")) == 1  # no weights copied
 
 
 def test_the_stop_file_ends_the_whole_sweep(ray_env, runs_dir):

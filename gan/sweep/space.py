@@ -56,6 +56,11 @@ def parse_space(specs: list[str], base: TrainConfig, *, scheduler: str = "fifo")
         if fixed:
             raise SpaceError({fixed[0]: f"{fixed[0]} cannot be searched with pbt: it shapes the weights, and an "
                                         f"exploit copies weights between trials (searchable with fifo or asha)"})
+        switched = [d for d in dimensions if d.field == "aux_classifier" and 0 in d.values and any(d.values)]
+        if switched:  # D has its classifier only while the weight is above 0 (store.fork refuses the change)
+            raise SpaceError({"aux_classifier": "aux_classifier cannot mix 0 with other values under pbt: an exploit "
+                                                "copies weights between trials, and only those above 0 have D's "
+                                                "classifier (searchable with fifo or asha)"})
     return dimensions
 
 
