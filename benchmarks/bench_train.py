@@ -105,7 +105,7 @@ def tutorial_images_per_s(config, images, steps: int, workers: int, tensors: boo
 
 def ours_images_per_s(config, images, steps: int, **accel) -> float:
     """Our trainer's images/s; the first flush (5 steps: warm-up, and the CUDA graph capture) is not timed.
-    ``accel``: ``graphs``/``amp``/``channels_last`` overrides (default: the device's defaults)."""
+    ``accel``: ``graphs``/``amp``/``channels_last``/``hand`` overrides (default: the device's defaults)."""
     config = config.replace(train_split="all", train_images=min(len(images), (steps + 5) * config.batch_size), epochs=1,
                             snapshot_epochs=(1,), eval_samples=0)
     trainer = Trainer(config, images=images, labels=labels_for(config, len(images)), **accel)
@@ -166,8 +166,11 @@ def main():
     print(f"{'loop':40} {'images/s':>10} {'vs baseline':>11} {'500 epochs':>11}")
     for name, rate in tried.items():
         row(name + (" (the baseline)" if name == best else ""), rate)
+    accel = acceleration(config, resolve_device(args.device))
     ours = ours_images_per_s(config, images, args.steps)
-    row(f"ours ({acceleration(config, resolve_device(args.device)).describe()})", ours)
+    row(f"ours ({accel.describe()})", ours)
+    if accel.hand:  # what the step written out by hand buys: the same trainer with autograd's step
+        row("ours, autograd's step (GAN_HAND_STEP=0)", ours_images_per_s(config, images, args.steps, hand=False))
     print(f"ratio ours/tutorial at its best ({best}): {ours / tutorial:.2f}x", flush=True)
     if args.variants:
         # each acceleration on its own, to see what pays off on this card

@@ -60,7 +60,7 @@ def test_train_prints_the_run_id_and_its_outcome_on_stdout(training, trained_run
 def test_train_writes_a_finished_run_with_its_snapshots_and_checkpoints(trained_run):
     run = RunStore().open(trained_run)
     assert run.info()["status"] == "finished"
-    assert (run.info()["device"], run.info()["acceleration"]) == ("cpu", "eager float32")
+    assert (run.info()["device"], run.info()["acceleration"]) == ("cpu", "hand-written float32 step")
     assert run.snapshot_epochs() == [0, 2] and run.checkpoint_epochs() == [0, 2]
 
 
@@ -177,7 +177,7 @@ def test_eval_rejects_an_out_of_range_sample_count(trained_run):
 def test_progress_in_a_log_or_pipe_is_one_plain_line_per_epoch(training):
     assert "\r" not in training.stderr
     lines = training.stderr.splitlines()
-    assert lines[0] == "training on cpu (eager float32)" and len(lines) == 3
+    assert lines[0] == "training on cpu (hand-written float32 step)" and len(lines) == 3
     for line, epoch, step in zip(lines[1:], (1, 2), (12, 24)):
         assert re.fullmatch(rf"epoch {epoch}/2 step {step}/24 [\d,]+ img/s ETA \d+ s D\(x\) \d\.\d\d "
                             r"D\(G\(z\)\) \d\.\d\d G \d+\.\d{3}", line), line
@@ -202,7 +202,7 @@ def test_progress_on_a_terminal_is_one_bar_redrawn_in_place(tiny_config, mnist_t
     terminal = Terminal()
     train_with_progress(tiny_config, terminal)
     first, bars = terminal.getvalue().split("\r", 1)
-    assert first == "training on cpu (eager float32)\n" and terminal.getvalue().endswith("\n")
+    assert first == "training on cpu (hand-written float32 step)\n" and terminal.getvalue().endswith("\n")
     bars = bars.rstrip("\n").split("\r")
     assert len(bars) == 6  # 24 steps, a flush every 4
     assert re.match(r"\[#{24}\] epoch 2/2 step 24/24 [\d,]+ img/s ETA 0 s D\(x\) \d\.\d\d D\(G\(z\)\) \d\.\d\d G ",

@@ -272,7 +272,7 @@ def test_a_run_trained_by_the_cli_in_another_process_is_watched_live(runs_dir):
         at = app("pages/1_Train.py")
         progress = at.get("progress")[0].proto.text
         assert "running" in progress and "step" in progress and "images/s" in progress
-        assert "cpu, eager float32" in progress  # where it trains and with which accelerations
+        assert "cpu, hand-written float32 step" in progress  # where it trains and with which accelerations
         assert any("Trained by another process" in c.value for c in at.caption)
         assert not [b for b in at.button if b.key in ("pause", "stop")]  # controls are the owner's
     finally:

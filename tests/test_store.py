@@ -299,7 +299,7 @@ def test_events_and_evaluations_are_read_back_in_order(tiny_config, mnist_train,
     info = run.read_info()
     assert {k: info[k] for k in ("status", "pid", "message", "device", "acceleration", "epochs_done", "step",
                                  "train_seconds", "epochs")} == {
-        "status": "running", "pid": os.getpid(), "message": "", "device": "cpu", "acceleration": "eager float32",
+        "status": "running", "pid": os.getpid(), "message": "", "device": "cpu", "acceleration": "hand-written float32 step",
         "epochs_done": 0, "step": 0, "train_seconds": 1.235, "epochs": 2}
     assert time.time() - 60 < info["started"] <= time.time()
     trainer.step = 7

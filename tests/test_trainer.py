@@ -176,23 +176,28 @@ def test_acceleration_defaults_follow_the_device_the_family_and_the_environment(
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     mlp, dcgan, wgan = preset("report-2019"), preset("dcgan"), preset("wgan-gp")
-    assert acceleration(mlp, cpu) == (False, False, False)  # the report's model stays float32
+    # the report's model stays float32, and on the CPU takes the step written out by hand
+    assert acceleration(mlp, cpu) == (False, False, False, True)
+    assert not acceleration(mlp.replace(conditional=True), cpu).hand  # a config the hand step does not cover
+    assert not acceleration(mlp, cpu, hand=False).hand
     monkeypatch.setattr("gan.trainer.cpu_has_native_bf16", lambda: False)
-    assert acceleration(dcgan, cpu) == (False, False, False)  # emulated bfloat16 would be slower
+    assert acceleration(dcgan, cpu) == (False, False, False, False)  # emulated bfloat16 would be slower
     monkeypatch.setattr("gan.trainer.cpu_has_native_bf16", lambda: True)
-    assert acceleration(dcgan, cpu) == (False, True, True)
-    assert acceleration(mlp, cuda) == (True, False, False)
-    assert acceleration(dcgan, cuda) == (True, True, True)
+    assert acceleration(dcgan, cpu) == (False, True, True, False)
+    assert acceleration(mlp, cuda) == (True, False, False, False)
+    assert acceleration(dcgan, cuda) == (True, True, True, False)
     assert acceleration(wgan, cuda).graphs is False  # the gradient penalty's double backward stays eager
     with pytest.raises(ValueError, match="gradient penalty"):
         acceleration(wgan, cuda, graphs=True)
     monkeypatch.setenv("GAN_AMP", "1")  # on for every family where bfloat16 is native
-    assert acceleration(mlp, cuda) == (True, True, False) and acceleration(mlp, cpu) == (False, True, False)
+    assert acceleration(mlp, cuda) == (True, True, False, False) and acceleration(mlp, cpu) == (False, True, False, False)
     monkeypatch.setattr("gan.trainer.cpu_has_native_bf16", lambda: False)
-    assert acceleration(mlp, cpu) == (False, False, False)
+    assert acceleration(mlp, cpu) == (False, False, False, True)
     monkeypatch.setenv("GAN_CUDA_GRAPHS", "0")
     monkeypatch.setenv("GAN_AMP", "off")
-    assert acceleration(dcgan, cuda) == (False, False, False)
+    assert acceleration(dcgan, cuda) == (False, False, False, False)
+    monkeypatch.setenv("GAN_HAND_STEP", "0")
+    assert acceleration(mlp, cpu) == (False, False, False, False)
 
 
 def test_jobs_training_side_by_side_do_not_shift_each_others_random_numbers(tiny_config, mnist_train):

@@ -5,6 +5,7 @@ from torch import nn
 
 from gan.models.conditioning import GeneratorInput, Projection, num_classes
 from gan.models.dropout import Dropout
+from gan.models.mlp_step import HandStep, supports as hand_step_supports  # noqa: F401 - the family's hand step
 
 IMAGE_SHAPE = (1, 28, 28)
 IMAGE_SIZE = 28 * 28
