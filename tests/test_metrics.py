@@ -106,6 +106,24 @@ def test_kernel_distance_against_a_second_reference_of_the_same_shape_is_not_the
     assert metrics.kernel_distance(a, b + 1, subsets=5, subset_size=100) == fresh
 
 
+def test_kid_keeps_the_reference_sums_on_disk_and_a_new_process_reads_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path))
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(300, 16)), rng.normal(size=(500, 16))
+    metrics._WITHIN_REFERENCE.clear()
+    first = metrics.kernel_distance(a, b, subsets=5, subset_size=100, keep_on_disk=True)
+    assert len(list((tmp_path / "metrics").glob("kid-within-*.npz"))) == 1
+    calls = []
+    subset_sums = metrics._subset_sums
+    monkeypatch.setattr(metrics, "_subset_sums", lambda *args, **kw: calls.append(args[1] is args[0]) or subset_sums(*args, **kw))
+    metrics._WITHIN_REFERENCE.clear()  # as in a new process
+    assert metrics.kernel_distance(a, b, subsets=5, subset_size=100, keep_on_disk=True) == first
+    assert calls == [True, False]  # the fakes' own sums and the cross sums; the reference's came from disk
+    metrics._WITHIN_REFERENCE.clear()
+    assert metrics.kernel_distance(a, b + 1, subsets=5, subset_size=100, keep_on_disk=True) != first  # keyed by content
+    assert len(list((tmp_path / "metrics").glob("kid-within-*.npz"))) == 2
+
+
 def test_real_training_digits_have_high_precision_and_recall_against_the_test_set(test_scores):
     train_images = to_training_tensor(load_mnist("train")[0][:2000])
     precision, recall = metrics.precision_recall(test_scores[0], metrics.classifier_features(train_images)[0])
@@ -179,7 +197,8 @@ def test_evaluate_leaves_conditional_accuracy_empty_for_an_unconditional_generat
 def metrics_cache(tmp_path, monkeypatch):
     """An empty cache folder, and no statistics held in this process."""
     monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path))
-    clear = lambda: (metrics._reference.cache_clear(), metrics._real_scores.cache_clear())  # noqa: E731
+    clear = lambda: (metrics._reference.cache_clear(), metrics._real_scores.cache_clear(),  # noqa: E731
+                     metrics._train_sq.cache_clear(), metrics._WITHIN_REFERENCE.clear())
     clear()
     yield tmp_path / "metrics"
     clear()
@@ -187,9 +206,11 @@ def metrics_cache(tmp_path, monkeypatch):
 
 def test_the_real_data_statistics_are_computed_once_and_then_read_from_disk(metrics_cache, noise, monkeypatch):
     first = metrics.evaluate(noise[:100])
-    assert sorted(p.name.split("-")[0] for p in metrics_cache.iterdir()) == ["real", "reference", "test"]
+    assert sorted(p.name.split("-")[0] for p in metrics_cache.iterdir()) == ["kid", "real", "reference", "test", "train"]
     metrics._reference.cache_clear()
     metrics._real_scores.cache_clear()  # as in a new process
+    metrics._train_sq.cache_clear()
+    metrics._WITHIN_REFERENCE.clear()
     scored = []
     features = metrics.classifier_features
     monkeypatch.setattr(metrics, "classifier_features", lambda images: (scored.append(len(images)), features(images))[1])
@@ -204,6 +225,8 @@ def test_a_damaged_cache_file_is_computed_again_and_rewritten(metrics_cache, noi
         path.write_bytes(path.read_bytes()[:100])  # truncated
     metrics._reference.cache_clear()
     metrics._real_scores.cache_clear()
+    metrics._train_sq.cache_clear()
+    metrics._WITHIN_REFERENCE.clear()
     assert metrics.evaluate(noise[:100]) == first
     assert all(path.stat().st_size > 100 for path in metrics_cache.iterdir())
 
