@@ -6,7 +6,7 @@ model that is two calls and 0.5 ms of a 3.8 ms step. :func:`step` makes the same
 ``torch.optim.adam._fused_adam`` makes (count the step, then ``torch._fused_adam_``) on the optimizer's own
 state, so the result is bit for bit that of ``optimizer.step()``, checkpoints are unchanged, and any case it
 does not cover (the first step, which creates the state; a capturable or AMSGrad optimizer; a tensor learning
-rate; hooks) goes through ``optimizer.step()``.
+rate or betas; hooks; parameters off the CPU) goes through ``optimizer.step()``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,10 @@ def _direct(optimizer: torch.optim.Optimizer) -> bool:
     plain = (group.get("fused") and not group["capturable"] and not group["amsgrad"] and not group["maximize"]
              and not group["differentiable"] and not group.get("decoupled_weight_decay", False))
     hooks = optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks
-    return bool(plain) and not hooks and isinstance(group["lr"], float)
+    scalars = all(isinstance(v, float) for v in (group["lr"], *group["betas"]))
+    # the CPU only: measured and tested there; a GPU step is captured as a graph or left to torch.optim
+    on_cpu = all(p.device.type == "cpu" for p in group["params"])
+    return bool(plain) and not hooks and scalars and on_cpu
 
 
 def step(optimizer: torch.optim.Optimizer) -> None:

@@ -82,3 +82,4 @@ def test_adams_direct_fused_call_matches_optimizer_step_bit_for_bit():
         for a, b in zip(reference.state.values(), direct.state.values()):
             assert all(torch.equal(a[k], b[k]) for k in a)
     assert adam._direct(direct) and not adam._direct(torch.optim.Adam(params, fused=False))
+    assert not adam._direct(torch.optim.Adam(params, betas=(torch.tensor(0.5), torch.tensor(0.99)), fused=True))
