@@ -393,26 +393,30 @@ def test_g_update_does_not_compute_d_weight_gradients_and_trains_as_if_it_did(fa
 
 
 def test_a_speed_measured_in_seconds_times_a_slow_step_over_fewer_steps_and_a_fast_one_over_all(monkeypatch):
-    """The Train form's estimate (`seconds`): a model whose step takes 50 ms is timed over 3 x 4-5 steps
-    after the 5 warm-up steps, not 3 x 30; a fast one still over the full 30."""
-    import time
+    """The Train form's estimate (`seconds`): a model whose step takes 50 ms is timed over 3 x 5 steps
+    after the 5 warm-up steps, not 3 x 30; a fast one still over the full 30. The trainer's clock is a fake
+    that each step advances by its delay, so the test does not depend on how busy the machine is (with a
+    real sleep it failed once when four processes shared the two cores)."""
+    import types
 
     from gan.trainer import measure_images_per_s
 
-    calls, step = [], Trainer.train_step
+    now, calls, step = [0.0], [], Trainer.train_step
+    monkeypatch.setattr("gan.trainer.time", types.SimpleNamespace(perf_counter=lambda: now[0]))
 
     def counted(self, *args, delay=0.0):
         calls.append(1)
-        time.sleep(delay)
+        now[0] += delay
         return step(self, *args)
 
     config = preset("report-2019", hidden=32, batch_size=50, device="cpu")
     monkeypatch.setattr(Trainer, "train_step", lambda self, *args: counted(self, *args, delay=0.05))
     rate = measure_images_per_s(config, seconds=0.25)
-    assert 5 + 3 * 4 <= len(calls) <= 5 + 3 * 5 and 0 < rate < 50 / 0.05
+    # 4 timed warm-up steps took 0.2 s, so 0.25 s is ceil(0.25 * 4 / 0.2) = 5 steps, three times
+    assert len(calls) == 5 + 3 * 5 and rate == pytest.approx(50 / 0.05)
     calls.clear()
-    monkeypatch.setattr(Trainer, "train_step", counted)
-    assert measure_images_per_s(config, seconds=10.0) > 0 and len(calls) == 5 + 3 * 30
+    monkeypatch.setattr(Trainer, "train_step", lambda self, *args: counted(self, *args, delay=0.001))
+    assert measure_images_per_s(config, seconds=10.0) == pytest.approx(50 / 0.001) and len(calls) == 5 + 3 * 30
 
 
 @pytest.mark.parametrize("mode_seeking", [0.0, 0.5])
