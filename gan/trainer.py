@@ -450,7 +450,7 @@ class Acceleration(NamedTuple):
     graphs: bool  # replay the step as CUDA graphs
     amp: bool  # bfloat16 autocast
     channels_last: bool  # NHWC weights and activations for convolutions
-    hand: bool = False  # the family's step written out by hand (no autograd; the same bits)
+    hand: bool  # the family's step written out by hand (no autograd; the same bits)
 
     def describe(self) -> str:
         names = ("CUDA graphs", "bf16 autocast", "channels-last", "hand-written float32 step")

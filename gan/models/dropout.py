@@ -22,15 +22,18 @@ class Dropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
+        return x * self.mask(x)
+
+    def mask(self, x: torch.Tensor) -> torch.Tensor:
+        """The mask ``forward`` multiplies ``x`` by in training: 0 or 1/(1 - p), drawn from ``generator``
+        (the report's hand-written step draws its masks here too, so both draw the same numbers)."""
         keep = 1.0 - self.p
         if x.device.type == "cpu":
             # the CPU generator draws bernoulli_ about twice as slowly as uniform_ (250 against 110 us
             # for D's 200 x 128 mask here), and the masks are 12% of the report's step; on a GPU the
             # extra comparison would be one more kernel launch in a launch-bound step
-            mask = torch.empty_like(x).uniform_(generator=self.generator).lt_(keep).div_(keep)
-        else:
-            mask = torch.empty_like(x).bernoulli_(keep, generator=self.generator).div_(keep)
-        return x * mask
+            return torch.empty_like(x).uniform_(generator=self.generator).lt_(keep).div_(keep)
+        return torch.empty_like(x).bernoulli_(keep, generator=self.generator).div_(keep)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -6,7 +6,7 @@ dispatch, and ``torch.optim``'s Python (README, "Where a step's time goes"). Thi
 thing with the same operators in the same order (the products as autograd's ``addmm``/``mm`` backward forms
 them, ``leaky_relu_backward``, ``tanh_backward``, the loss's backward as autograd forms it), draws the same dropout masks from
 the run's generator, and calls Adam's fused kernel directly (``gan.adam``): the weights, optimizer state and
-metrics after any number of steps are bit for bit those of ``Trainer._step`` (``tests/test_trainer.py``),
+metrics after any number of steps are bit for bit those of ``Trainer._step`` (``tests/test_hand_step.py``),
 so checkpoints, resume and forks do not know which one ran.
 
 It covers what the report trains (the ``mlp`` family, BCE, unconditional, no spectral norm, float32) and
@@ -39,17 +39,10 @@ class HandStep:
         self.g_drop, self.d_drop = G.net[2], D.body[3]
         self.slope = trainer.config.leaky_slope
 
-    def _dropout(self, h: torch.Tensor, module) -> torch.Tensor | None:
-        """``Dropout``'s mask for ``h`` (None when it draws none), from the same generator in the same order."""
-        if module.p == 0:
-            return None
-        keep = 1.0 - module.p
-        return torch.empty_like(h).uniform_(generator=module.generator).lt_(keep).div_(keep)
-
     def _hidden(self, x, linear, dropout):
-        """Linear, LeakyReLU, dropout: the pre-activation, the mask and the output."""
+        """Linear, LeakyReLU, dropout: the pre-activation, the mask (None where dropout draws none) and the output."""
         pre = F.linear(x, linear.weight, linear.bias)
-        mask = self._dropout(pre, dropout)
+        mask = dropout.mask(pre) if dropout.p else None
         h = F.leaky_relu(pre, self.slope)
         return pre, mask, (h * mask if mask is not None else h)
 
