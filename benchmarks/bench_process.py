@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def timed(command: list[str], env: dict) -> float:
+def timed(command: list[str], env: dict, cwd: Path = ROOT) -> float:
     start = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
@@ -35,6 +35,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--before", type=Path, default=None, metavar="DIR",
+                        help="also time ours from another checkout (e.g. `git worktree add DIR COMMIT`), in the same rounds")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "GAN_RUNS_DIR": tmp}  # the metrics' cache stays where it is: a user's second run
@@ -44,17 +46,24 @@ def main():
         epochs = ["--epochs", str(args.epochs)]
         ours = [sys.executable, "-m", "gan", "train", "--preset", "report-2019", "--quiet", *epochs]
         commands = {"ours, metrics on": ours, "ours, --eval-samples 0": [*ours, "--eval-samples", "0"]}
+        if args.before:  # the same commands run in the other checkout, whose `gan` comes first on the path
+            before = args.before.resolve()
+            commands["before, metrics on"] = (ours, env, before)
+            commands["before, --eval-samples 0"] = ([*ours, "--eval-samples", "0"], env, before)
         for w in args.workers:
             commands[f"tutorial, {w} workers"] = [sys.executable, "benchmarks/tutorial_gan.py", *epochs,
                                                   "--workers", str(w), "--out", os.path.join(tmp, f"tutorial-{w}")]
         commands["tutorial, preloaded tensors, 0 workers"] = [
             sys.executable, "benchmarks/tutorial_gan.py", *epochs, "--preloaded", "--out", os.path.join(tmp, "tutorial-t")]
+        commands = {name: c if isinstance(c, tuple) else (c, env, ROOT) for name, c in commands.items()}
         timed(ours, env)  # fills the metrics' disk cache once, as a user's first run does
-        timed(commands["tutorial, preloaded tensors, 0 workers"], env)  # and writes the tutorial's bytecode
+        timed(*commands["tutorial, preloaded tensors, 0 workers"])  # and writes the tutorial's bytecode
+        if args.before:
+            timed(*commands["before, --eval-samples 0"])  # the other checkout's bytecode
         times: dict[str, list[float]] = {name: [] for name in commands}
         for r in range(args.repeats):
             for name in (list(commands) if r % 2 == 0 else list(reversed(commands))):
-                times[name].append(timed(commands[name], env))
+                times[name].append(timed(*commands[name]))
                 print(f"  round {r + 1}: {name}: {times[name][-1]:.1f} s", flush=True)
     median = {name: statistics.median(t) for name, t in times.items()}
     tutorials = {name: s for name, s in median.items() if name.startswith("tutorial")}

@@ -151,7 +151,10 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None) 
     images, labels = read_idx(folder, image_name), read_idx(folder, label_name)
     if len(images) != len(labels):
         raise DataError(f"MNIST {split} images and labels in {folder} disagree in count.")
-    return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
+    # a cache read is a fresh, writable array of its own (no copy of 47 MB); a freshly decoded file is a view
+    # of read-only bytes
+    images = images if images.flags.writeable else images.copy()
+    return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
 
 
 def load_train_split(name: str, data_dir: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:

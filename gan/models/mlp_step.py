@@ -18,7 +18,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from gan import adam
 
 aten = torch.ops.aten
 
@@ -81,7 +80,7 @@ class HandStep:
         self._weight_grads(self.d2, d_hidden, grad_out)
         grad_pre = self._hidden_backward(grad_out.mm(self.d2.weight), d_pre, d_mask)
         self._weight_grads(self.d1, x, grad_pre)
-        adam.step(t.opt_d)
+        t.opt_d.step()
 
         # (2) G through the updated D: only D's input gradient is needed
         if update_g:
@@ -94,7 +93,7 @@ class HandStep:
             self._weight_grads(self.g2, g_hidden, grad)
             grad = self._hidden_backward(grad.mm(self.g2.weight), g_pre, g_mask)
             self._weight_grads(self.g1, z, grad)
-            adam.step(t.opt_g)
+            t.opt_g.step()
         else:
             g_loss = torch.full((), float("nan"), device=real.device)
         return torch.stack([loss_real, loss_fake, g_loss, d_real.mean(), d_fake.mean()])
