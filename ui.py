@@ -471,8 +471,8 @@ def scaled(image: np.ndarray, factor: int) -> np.ndarray:
 SECTIONS = {
     "Model": ("family", "loss", "conditional", "clusters", "noise", "noise_dim", "hidden", "dense", "leaky_slope", "dropout"),
     "Training": ("epochs", "batch_size", "lr_g", "lr_d", "real_label", "d_steps", "gp_weight", "ema_halflife",
-                 "spectral_norm", "mode_seeking", "aux_classifier"),
-    "Advanced": ("beta1_g", "beta2_g", "beta1_d", "beta2_d", "ema_rampup", "train_split", "train_images", "seed", "device",
+                 "spectral_norm", "mode_seeking", "aux_classifier", "r1_gamma"),
+    "Advanced": ("beta1_g", "beta2_g", "beta1_d", "beta2_d", "ema_rampup", "r1_every", "train_split", "train_images", "seed", "device",
                  "snapshot_epochs", "grid_size", "eval_samples", "checkpoint_every", "data_dir"),
 }
 # widget bounds tighter than the config allows, where a slider needs them; None: a number box
@@ -482,7 +482,7 @@ SLIDERS = {
     "gp_weight": (0.0, 50.0, 0.5),
     "beta1_g": (0.0, 0.99, 0.01), "beta1_d": (0.0, 0.99, 0.01), "beta2_g": (0.9, 0.999, 0.001), "beta2_d": (0.9, 0.999, 0.001),
     "train_images": (1000, 60000, 1000), "ema_halflife": (0, 100_000, 1000), "ema_rampup": (0.0, 1.0, 0.01),
-    "mode_seeking": (0.0, 1.0, 0.05), "aux_classifier": (0.0, 2.0, 0.05),
+    "mode_seeking": (0.0, 1.0, 0.05), "aux_classifier": (0.0, 2.0, 0.05), "r1_gamma": (0.0, 2.0, 0.05),
 }
 BATCH_SIZES = [16, 32, 50, 64, 100, 128, 200, 256, 500, 1000]
 REGISTRIES = {"family": FAMILIES, "loss": LOSSES}

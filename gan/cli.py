@@ -41,13 +41,14 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         kind = field_kind(f)
         meta = f.metadata
         extra = f" [{meta['low']}..{meta['high']}]" if meta["low"] is not None and kind is not tuple else ""
+        text = meta["help"].replace("%", "%%")  # argparse formats help with %: a field's "10%" is text
         if kind is bool:
             group.add_argument(_flag(f.name), dest=f.name, default=None, action=argparse.BooleanOptionalAction,
-                               help=meta["help"])
+                               help=text)
             continue
         group.add_argument(
             _flag(f.name), dest=f.name, default=None, metavar=f.name.upper() if not meta["choices"] else None,
-            type=_epochs_list if kind is tuple else kind, choices=meta["choices"], help=meta["help"] + extra,
+            type=_epochs_list if kind is tuple else kind, choices=meta["choices"], help=text + extra,
         )
 
 

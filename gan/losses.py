@@ -119,6 +119,14 @@ def gradient_penalty(D, real, fake, labels=None, *, generator=None):
     return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
 
 
+def r1_penalty(D, real, labels=None):
+    """R1 (Mescheder et al. 2018): E[||grad_x D(x)||^2] over real images, of D's raw output (a logit for BCE,
+    a score for the others), which D minimises. Needs a double backward, like the gradient penalty."""
+    x = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x, labels).float().sum(), x, create_graph=True)
+    return grad.float().pow(2).flatten(1).sum(1).mean()
+
+
 def mode_seeking(fake, z, weight: float, eps: float = 1e-5):
     """MSGAN's term (Mao et al. 2019), which G minimises: weight / (mean |G(z1) - G(z2)| / mean |z1 - z2|) over the
     pairs (i, i + n/2) of the batch's two halves. Small when each pair of fakes differs as much as its noise

@@ -24,7 +24,7 @@ from gan.clusters import clusters, fit as fit_clusters
 from gan.config import TRAIN_SPLITS, TrainConfig
 from gan.data import load_mnist, load_train_split, to_training_tensor
 from gan.ema import GeneratorAverage
-from gan.losses import LOSSES, gradient_penalty, mode_seeking
+from gan.losses import LOSSES, gradient_penalty, mode_seeking, r1_penalty
 from gan.models import build_models, hand_step
 from gan.models.conditioning import NUM_CLASSES
 from gan.models.dropout import use_generator
@@ -282,6 +282,9 @@ class Trainer:
         d_loss = loss_real + loss_fake
         if aux:
             d_loss = d_loss + aux * F.cross_entropy(logits[: real.shape[0]].float(), labels)
+        if cfg.r1_gamma and self.step % cfg.r1_every == 0:  # lazy: every r1_every steps, scaled to match
+            with self._autocast():
+                d_loss = d_loss + cfg.r1_gamma / 2 * cfg.r1_every * r1_penalty(D, real, labels)
         if loss.gradient_penalty:
             penalty = gradient_penalty(D, real, fake.detach(), labels, generator=self.generator)
             d_loss = d_loss + cfg.gp_weight * penalty
@@ -487,8 +490,8 @@ def acceleration(config: TrainConfig, device: torch.device, *, graphs: bool | No
                  channels_last: bool | None = None, hand: bool | None = None) -> Acceleration:
     """What the step uses on ``device``; ``None`` means the default, an explicit flag overrides it.
 
-    Defaults: on CUDA the step is captured as CUDA graphs unless the loss has a gradient penalty (a
-    double backward, kept eager). The convolutional family runs in bfloat16 autocast with
+    Defaults: on CUDA the step is captured as CUDA graphs unless the loss has a gradient penalty or the R1
+    penalty is on (a double backward, kept eager). The convolutional family runs in bfloat16 autocast with
     channels-last memory on CUDA and on CPUs with native bfloat16 (AVX512-BF16/AMX: 1.65x measured
     here); elsewhere bfloat16 would be emulated and slower. The MLP stays in float32, as in the
     report (``GAN_AMP=1`` puts it in bfloat16 too: 1.3x here). ``GAN_CUDA_GRAPHS=0`` and ``GAN_AMP=0``
@@ -498,16 +501,18 @@ def acceleration(config: TrainConfig, device: torch.device, *, graphs: bool | No
     1.2-1.4x faster here; ``GAN_HAND_STEP=0`` turns it off.
     """
     cuda, conv = device.type == "cuda", config.family == "dcgan"
+    double_backward = LOSSES[config.loss].gradient_penalty or config.r1_gamma
     if graphs is None:
-        graphs = cuda and not LOSSES[config.loss].gradient_penalty and _env_switch("GAN_CUDA_GRAPHS") is not False
+        graphs = cuda and not double_backward and _env_switch("GAN_CUDA_GRAPHS") is not False
     if amp is None:
         native = cuda or (device.type == "cpu" and cpu_has_native_bf16())
         switch = _env_switch("GAN_AMP")
         amp = native and switch is not False and (conv or switch is True)
     if channels_last is None:
         channels_last = conv and amp
-    if graphs and LOSSES[config.loss].gradient_penalty and cuda:
-        raise ValueError(f"loss {config.loss!r} has a gradient penalty (a double backward); it cannot run as a CUDA graph")
+    if graphs and double_backward and cuda:
+        what = f"loss {config.loss!r} has a gradient penalty" if LOSSES[config.loss].gradient_penalty else "r1_gamma is on"
+        raise ValueError(f"{what} (a double backward); it cannot run as a CUDA graph")
     if hand is None:
         hand = _env_switch("GAN_HAND_STEP") is not False
     hand = hand and device.type == "cpu" and not graphs and not amp and hand_step(config) is not None

@@ -33,6 +33,8 @@ BAD_VALUES = {
     "ema_rampup": (1.5, "[0.0, 1.0]"),
     "mode_seeking": (-0.1, "[0.0, 10.0]"),
     "aux_classifier": (10.5, "[0.0, 10.0]"),
+    "r1_gamma": (-0.5, "[0.0, 100.0]"),
+    "r1_every": (0, "[1, 1000]"),
     "seed": (-1, "[0, 2147483647]"),
     "device": ("tpu", "one of 'auto', 'cpu', 'cuda', 'mps'"),
     "snapshot_epochs": ((0, 20000), "[0, 10000]"),

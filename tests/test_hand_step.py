@@ -53,7 +53,8 @@ def test_a_checkpoint_moves_between_the_hand_written_and_autograd_steps(tiny_con
 
 
 def test_configs_the_hand_written_step_does_not_cover_take_autograds(tiny_config, mnist_train):
-    for change in ({"loss": "lsgan"}, {"spectral_norm": True}, {"conditional": True}, {"mode_seeking": 0.5}):
+    for change in ({"loss": "lsgan"}, {"spectral_norm": True}, {"conditional": True}, {"mode_seeking": 0.5},
+                   {"r1_gamma": 0.1}):
         trainer = Trainer(tiny_config.replace(**change), images=mnist_train[0], labels=mnist_train[1])
         assert not trainer.accel.hand and trainer._hand is None, change
     assert Trainer(tiny_config, images=mnist_train[0], graphs=True).accel.hand is False  # the fixed-buffer step

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gan.config import TrainConfig
-from gan.losses import BCE, LOSSES, LSGAN, WGANGP, Hinge, gradient_penalty, mode_seeking
+from gan.losses import BCE, LOSSES, LSGAN, WGANGP, Hinge, gradient_penalty, mode_seeking, r1_penalty
 
 CONFIG = TrainConfig(real_label=0.9)
 REAL = torch.tensor([2.0, -1.0])  # D's outputs (logits or scores) on two real images
@@ -95,6 +95,30 @@ def test_gradient_penalty_is_taken_between_real_and_fake_images_and_passes_the_l
     norms = x_hat.flatten(1).norm(dim=1)
     assert penalty.item() == pytest.approx(((norms - 1) ** 2).mean().item(), rel=1e-5)
     assert penalty.requires_grad  # create_graph: the penalty itself trains the critic
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.5, 3.0])
+def test_r1_is_the_mean_squared_gradient_norm_at_the_real_images(scale):
+    real = torch.randn(8, 1, 28, 28)
+    assert r1_penalty(_linear_critic(scale), real).item() == pytest.approx(scale**2, abs=1e-6)
+
+
+def test_r1_is_taken_at_the_real_images_with_their_labels_and_trains_the_critic():
+    seen = []
+    w = torch.nn.Parameter(torch.tensor(1.5))
+
+    def critic(x, labels=None):
+        seen.append((x.detach().clone(), labels))
+        return w * (x.flatten(1) ** 2).sum(dim=1) / 2  # gradient: w * x
+
+    real, labels = torch.randn(4, 1, 28, 28), torch.arange(4)
+    penalty = r1_penalty(critic, real, labels)
+    (x, passed), = seen
+    assert torch.equal(x, real) and torch.equal(passed, labels)
+    want = (1.5**2 * real.flatten(1).pow(2).sum(1)).mean()
+    assert penalty.item() == pytest.approx(want.item(), rel=1e-5)
+    penalty.backward()  # create_graph: d/dw of w^2 * mean ||x||^2
+    assert w.grad.item() == pytest.approx(2 / 1.5 * want.item(), rel=1e-5)
 
 
 def test_mode_seeking_is_the_weight_over_the_ratio_of_the_pairs_image_and_noise_distances():

@@ -189,6 +189,10 @@ def test_acceleration_defaults_follow_the_device_the_family_and_the_environment(
     assert acceleration(wgan, cuda).graphs is False  # the gradient penalty's double backward stays eager
     with pytest.raises(ValueError, match="gradient penalty"):
         acceleration(wgan, cuda, graphs=True)
+    r1 = dcgan.replace(r1_gamma=0.1)  # so does R1's
+    assert acceleration(r1, cuda).graphs is False and acceleration(r1, cuda).amp is True
+    with pytest.raises(ValueError, match="r1_gamma is on"):
+        acceleration(r1, cuda, graphs=True)
     monkeypatch.setenv("GAN_AMP", "1")  # on for every family where bfloat16 is native
     assert acceleration(mlp, cuda) == (True, True, False, False) and acceleration(mlp, cpu) == (False, True, False, False)
     monkeypatch.setattr("gan.trainer.cpu_has_native_bf16", lambda: False)
@@ -493,3 +497,43 @@ def test_without_the_auxiliary_classifier_d_has_no_classifier_and_its_output_is_
     x, y = plain.data[:4], plain.labels[:4]
     aux.D.load_state_dict(plain.D.state_dict(), strict=False)  # the same weights but the classifier's
     torch.testing.assert_close(aux.D(x, y), plain.D(x, y), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("step, applied", [(0, True), (8, True), (9, False)])
+def test_the_r1_penalty_is_added_to_ds_loss_every_r1_every_steps_scaled_by_the_interval(step, applied, mnist_train):
+    """R1, recomputed by hand from the weights before the step: on the steps it applies to, D's gradient is that
+    of its loss plus gamma/2 * r1_every * E||grad_x D(x)||^2 over the real batch (with its labels); on the others,
+    of its loss alone."""
+    images, digits = mnist_train[0][:64], mnist_train[1][:64]
+    config = preset("dcgan", hidden=8, epochs=1, train_images=64, batch_size=16, device="cpu", grid_size=2,
+                    eval_samples=0, conditional=True, r1_gamma=0.6, r1_every=4)
+    trainer = Trainer(config, images=images, labels=digits, amp=False, channels_last=False)
+    trainer.step = step
+    real, labels = trainer.data[:16], trainer.labels[:16]
+    G0, D0 = copy.deepcopy(trainer.G), copy.deepcopy(trainer.D)
+    noise = []
+    trainer.G.register_forward_pre_hook(lambda m, args: noise.append(args[0].clone()))
+    trainer.train_step(real, labels)
+    (z,) = noise
+
+    fake = G0(z, labels)
+    out = D0(torch.cat([real, fake.detach()]), torch.cat([labels, labels]))
+    d_loss = sum(trainer.loss.discriminator(out[:16], out[16:], config))
+    if applied:
+        x = real.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(D0(x, labels).sum(), x, create_graph=True)
+        d_loss = d_loss + 0.6 / 2 * 4 * grad.pow(2).flatten(1).sum(1).mean()
+    expected = torch.autograd.grad(d_loss, list(D0.parameters()))
+    for (name, p), want in zip(trainer.D.named_parameters(), expected):
+        torch.testing.assert_close(p.grad, want, msg=name)
+
+
+@pytest.mark.parametrize("family", ["mlp", "dcgan"])
+@pytest.mark.parametrize("loss", ["bce", "hinge"])
+def test_every_family_trains_an_epoch_with_the_r1_penalty(family, loss, mnist_train):
+    config = preset("report-2019", family=family, loss=loss, hidden=8, epochs=1, train_images=200, batch_size=50,
+                    device="cpu", grid_size=2, r1_gamma=1.0, r1_every=2)
+    trainer, status, rows, snapshots = train(config, *mnist_train)
+    assert status == "finished" and len(rows) == 4 and not trainer.accel.hand
+    assert all(math.isfinite(rows[-1][m]) for m in METRICS)
+    assert not torch.equal(snapshots[0][1], snapshots[-1][1])

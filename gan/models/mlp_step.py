@@ -24,7 +24,8 @@ aten = torch.ops.aten
 
 def supports(config) -> bool:
     return (config.family == "mlp" and config.loss == "bce" and not config.conditional and not config.clusters
-            and not config.spectral_norm and not config.aux_classifier and not config.mode_seeking)
+            and not config.spectral_norm and not config.aux_classifier and not config.mode_seeking
+            and not config.r1_gamma)
 
 
 class HandStep:
