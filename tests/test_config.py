@@ -121,7 +121,8 @@ def test_more_training_images_than_the_split_holds_are_refused_naming_the_split(
 # what the README's presets table promises, written out here rather than read back from PRESETS
 DCGAN_AS_DOCUMENTED = dict(family="dcgan", loss="bce", batch_size=64, lr_g=5e-4, lr_d=5e-4, beta1_g=0.5, beta2_g=0.999,
                            beta1_d=0.5, beta2_d=0.999, dropout=0.0, d_steps=1, conditional=False,
-                           mode_seeking=0.0, aux_classifier=0.0)  # README: only cgan-ac turns these on
+                           mode_seeking=0.0, aux_classifier=0.0, r1_gamma=0.0)  # README: only cgan-ac and
+# dcgan-clusters turn these on
 
 
 @pytest.mark.parametrize("name, documented", [
@@ -129,8 +130,8 @@ DCGAN_AS_DOCUMENTED = dict(family="dcgan", loss="bce", batch_size=64, lr_g=5e-4,
     ("cgan", {**DCGAN_AS_DOCUMENTED, "conditional": True}),
     ("wgan-gp", {**DCGAN_AS_DOCUMENTED, "loss": "wgan-gp", "lr_g": 2e-4, "lr_d": 2e-4, "beta2_g": 0.9, "beta2_d": 0.9,
                  "d_steps": 5, "gp_weight": 10.0}),
-    ("dcgan-clusters", {**DCGAN_AS_DOCUMENTED, "clusters": 100, "ema_halflife": 10_000, "ema_rampup": 0.05, "epochs": 10,
-                        "hidden": 32, "noise_dim": 64}),
+    ("dcgan-clusters", {**DCGAN_AS_DOCUMENTED, "clusters": 200, "ema_halflife": 10_000, "ema_rampup": 0.05, "epochs": 14,
+                        "r1_gamma": 0.1, "r1_every": 16, "mode_seeking": 0.15, "hidden": 32, "noise_dim": 64}),
     ("cgan-ac", {**DCGAN_AS_DOCUMENTED, "conditional": True, "ema_halflife": 10_000, "ema_rampup": 0.05,
                  "aux_classifier": 0.3, "mode_seeking": 0.3, "epochs": 14, "hidden": 32, "noise_dim": 64}),
 ])
