@@ -455,6 +455,17 @@ def test_mode_seeking_changes_gs_update_and_leaves_the_logged_g_loss_adversarial
     assert not all(torch.equal(a, b) for a, b in zip(g_plain, g_seeking))  # but G moved otherwise
 
 
+def _first_batch_step(trainer):
+    """One step on the first 16 images: the batch, copies of G and D from before it, and the noise G drew."""
+    real, labels = trainer.data[:16], trainer.labels[:16]
+    G0, D0 = copy.deepcopy(trainer.G), copy.deepcopy(trainer.D)
+    noise = []
+    trainer.G.register_forward_pre_hook(lambda m, args: noise.append(args[0].clone()))
+    trainer.train_step(real, labels)
+    (z,) = noise
+    return real, labels, G0, D0, z
+
+
 @pytest.mark.parametrize("clusters", [False, True])
 def test_the_auxiliary_classifier_adds_its_cross_entropy_to_d_on_real_images_and_to_g_on_its_fakes(clusters, mnist_train):
     """AC-GAN's term, recomputed by hand from the weights before the step: D's classifier learns the
@@ -466,12 +477,7 @@ def test_the_auxiliary_classifier_adds_its_cross_entropy_to_d_on_real_images_and
                     eval_samples=0, aux_classifier=0.7, **kind)
     # float32 whatever the CPU: on one with native bfloat16 the family trains in bf16 autocast by default
     trainer = Trainer(config, images=images, labels=None if clusters else digits, amp=False, channels_last=False)
-    real, labels = trainer.data[:16], trainer.labels[:16]
-    G0, D0 = copy.deepcopy(trainer.G), copy.deepcopy(trainer.D)
-    noise = []
-    trainer.G.register_forward_pre_hook(lambda m, args: noise.append(args[0].clone()))
-    trainer.train_step(real, labels)
-    (z,) = noise
+    real, labels, G0, D0, z = _first_batch_step(trainer)
 
     fake = G0(z, labels)
     out, logits = D0(torch.cat([real, fake.detach()]), torch.cat([labels, labels]), classes=True)
@@ -509,12 +515,7 @@ def test_the_r1_penalty_is_added_to_ds_loss_every_r1_every_steps_scaled_by_the_i
                     eval_samples=0, conditional=True, r1_gamma=0.6, r1_every=4)
     trainer = Trainer(config, images=images, labels=digits, amp=False, channels_last=False)
     trainer.step = step
-    real, labels = trainer.data[:16], trainer.labels[:16]
-    G0, D0 = copy.deepcopy(trainer.G), copy.deepcopy(trainer.D)
-    noise = []
-    trainer.G.register_forward_pre_hook(lambda m, args: noise.append(args[0].clone()))
-    trainer.train_step(real, labels)
-    (z,) = noise
+    real, labels, G0, D0, z = _first_batch_step(trainer)
 
     fake = G0(z, labels)
     out = D0(torch.cat([real, fake.detach()]), torch.cat([labels, labels]))
