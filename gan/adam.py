@@ -38,14 +38,10 @@ class Adam:
         self.param_groups = [{"lr": lr, "betas": betas, **_GROUP_DEFAULTS, "params": params}]
         self.state: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
+    def zero_grad(self) -> None:
+        """As ``torch.optim``'s default (``set_to_none=True``): the next backward writes fresh gradients."""
         for p in self.param_groups[0]["params"]:
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                p.grad.detach_().zero_()
+            p.grad = None
 
     @torch.no_grad()
     def step(self) -> None:

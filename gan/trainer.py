@@ -288,7 +288,7 @@ class Trainer:
         if loss.gradient_penalty:
             penalty = gradient_penalty(D, real, fake.detach(), labels, generator=self.generator)
             d_loss = d_loss + cfg.gp_weight * penalty
-        self.opt_d.zero_grad(set_to_none=True)
+        self.opt_d.zero_grad()
         d_loss.backward()
         self.opt_d.step()
 
@@ -307,7 +307,7 @@ class Trainer:
                 total = g_loss + mode_seeking(fake, z, cfg.mode_seeking) if cfg.mode_seeking else g_loss
                 if aux:  # G's fakes should be classified as the labels they were drawn with
                     total = total + aux * F.cross_entropy(fake_logits.float(), fake_labels)
-                self.opt_g.zero_grad(set_to_none=True)
+                self.opt_g.zero_grad()
                 total.backward()
             finally:
                 D.requires_grad_(True)
