@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
 
-from bench_dashboard import browser_cpu_seconds
+from bench_dashboard import browser_cpu_seconds, cpu_seconds, descendants
 from serve import CHROMIUM_FLAGS, dashboard_server, start_long_job
 
 CATEGORIES = ["devtools.timeline", "v8", "blink", "disabled-by-default-devtools.timeline",
@@ -41,6 +42,21 @@ def self_time_by_script(trace: dict) -> Counter:
             if frame:
                 script = frame.get("url", "").rsplit("/", 1)[-1] or frame.get("functionName") or "?"
                 totals[script] += delta / 1000
+    return totals
+
+
+def chromium_cpu_by_type() -> Counter:
+    """CPU seconds of this benchmark's Chromium processes by process type (browser, renderer, gpu-process, ...)."""
+    totals = Counter()
+    for pid in descendants(os.getpid()):
+        try:
+            if "chrom" not in Path(f"/proc/{pid}/comm").read_text():
+                continue
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()  # Chromium rewrites argv
+            kind = next((a.split(b"=", 1)[1].decode() for a in args if a.startswith(b"--type=")), "browser")
+            totals[kind] += cpu_seconds(pid)
+        except OSError:
+            pass
     return totals
 
 
@@ -69,7 +85,7 @@ def main():
         def metrics():
             return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
 
-        before, cpu, asked = metrics(), browser_cpu_seconds(), len(sent)
+        before, cpu, asked, by_type = metrics(), browser_cpu_seconds(), len(sent), chromium_cpu_by_type()
         trace = Path(tmp) / "trace.json"
         if not args.no_trace:
             browser.start_tracing(page=page, path=str(trace), categories=CATEGORIES)
@@ -77,6 +93,7 @@ def main():
         if not args.no_trace:
             browser.stop_tracing()
         after, cpu, asked = metrics(), browser_cpu_seconds() - cpu, len(sent) - asked
+        by_type = chromium_cpu_by_type() - by_type
         if args.no_trace:
             opened = browser_cpu_seconds()
             tab = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -88,6 +105,8 @@ def main():
     print(f"# the Train page watching a running report-2019 job for {args.seconds:g} s, one tab")
     print(f"Chromium CPU, every process: {cpu:.2f} s; refreshes asked for: {asked}, "
           f"{1000 * cpu / max(asked, 1):.0f} ms of CPU per refresh")
+    print("  by process type: " + ", ".join(f"{kind} {1000 * s / max(asked, 1):.0f} ms"
+                                           for kind, s in by_type.most_common()))
     if args.no_trace:
         print(f"opening a second Train tab on the job, until its charts are drawn: {opened:.2f} s of Chromium CPU")
         return

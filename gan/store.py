@@ -341,6 +341,17 @@ class Run:
         data = np.array(rows, dtype=np.float64).reshape(len(rows), len(names)) if rows else np.empty((0, len(names)))
         return {name: data[:, i] for i, name in enumerate(names)}
 
+    def evaluation_epochs(self) -> list[int]:
+        """The epochs with quality metrics, without reading the metrics."""
+        con = self._reader()
+        if con is None:
+            return []
+        with closing(con):
+            try:
+                return [epoch for (epoch,) in con.execute("SELECT epoch FROM evaluations ORDER BY epoch")]
+            except sqlite3.OperationalError:  # not created yet
+                return []
+
     def evaluations(self) -> dict[int, dict]:
         """Quality metrics per snapshot epoch (see gan.metrics.evaluate)."""
         con = self._reader()

@@ -109,12 +109,21 @@ def live_body(run_id: str, was_active: bool) -> None:
         png, width, epoch = grid
         label = f"epoch {epoch:g}" if float(epoch).is_integer() else f"epoch {epoch:.2f} (live)"
         st.image(png, width=2 * width, caption=f"Fixed noise, {label}")
-    quality(run, events)
+    if (run_id, quality_version(run, events)) != st.session_state.get("quality-drawn"):
+        st.rerun()  # a new evaluation, snapshot or alarm: the page redraws the quality section once
     ui.refresh_after(ui.refresh_interval(status, st.session_state.get("refresh", ui.REFRESH_S)), key="live-refresh")
 
 
+def quality_version(run, events: list[dict]) -> tuple:
+    """What the quality section shows: the evaluated and the snapshot epochs, and the alarms."""
+    return (tuple(run.evaluation_epochs()), tuple(run.discriminator_epochs()),
+            sum(event["kind"] == "alarm" for event in events))
+
+
 def quality(run, events: list[dict]) -> None:
-    """Alarms and snapshot metrics: they change at snapshots only, so their charts are built once per evaluation."""
+    """Alarms and snapshot metrics. They change at snapshots only, so the page draws them, not the live view's
+    fragment: a refresh does not send their charts again (nor the browser redraw them); the fragment asks for
+    one page rerun when they change."""
     ui.show_alarms(events)
     evaluations = run.evaluations()
     if evaluations:
@@ -150,4 +159,8 @@ with live:
         if progress is not None and progress.active:
             controls(run_id, progress)
         st.session_state["controls-for"] = (run_id, progress.status if progress is not None else None)
+        watched = store.open(run_id)
+        events = watched.events()
+        st.session_state["quality-drawn"] = (run_id, quality_version(watched, events))  # before the fragment compares
         st.fragment(live_body)(run_id, was_active)
+        quality(watched, events)

@@ -7,7 +7,6 @@ Screenshots of every page land in tests/artifacts/ (the README's come from here)
 
 import os
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -96,6 +95,14 @@ def grid_src(page) -> str:
     return image.get_attribute("src") if image.count() else ""
 
 
+# how many evaluations the Train page's quality chart shows (0: no such chart)
+QUALITY_EPOCHS = """() => {
+    const chart = [...document.querySelectorAll('.js-plotly-plot')]
+        .find(d => (((d.layout || {}).title || {}).text || '').includes('Sample quality'));
+    return chart ? chart.data[0].x.length : 0;
+}"""
+
+
 def test_train_watch_pause_resume_stop_compare_generate(server, page):
     url, log_path = server
     page.goto(url)
@@ -105,8 +112,14 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
 
     # a tiny config: 1,000 training images, so an epoch is ten steps and snapshots come fast
     frames = {"sent": 0, "received": 0}  # over this tab's websocket: rerun requests, and the server's messages
+    received = []  # the server's messages themselves
+
+    def on_received(payload):
+        frames.update(received=frames["received"] + 1)
+        received.append(payload if isinstance(payload, bytes) else payload.encode())
+
     page.on("websocket", lambda ws: (ws.on("framesent", lambda _: frames.update(sent=frames["sent"] + 1)),
-                                     ws.on("framereceived", lambda _: frames.update(received=frames["received"] + 1))))
+                                     ws.on("framereceived", on_received)))
     page.goto(f"{url}/Train")
     page.get_by_text("Advanced").click()
     images_slider = page.locator('input[type=range][aria-label="train images"]')
@@ -133,6 +146,8 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     assert page.evaluate("window.lossChart.layout.xaxis.range") == [0, 0.05]
     first_grid = grid_src(page)
     wait_for(lambda: grid_src(page) not in ("", first_grid), message="the grid to change")
+    # the quality section is drawn by the page, not by each refresh: it still shows each new evaluation
+    wait_for(lambda: page.evaluate(QUALITY_EPOCHS) >= 2, message="the quality chart to show a second evaluation")
     shoot(page, "train")
 
     # a second tab shows the same live job, and closing it does not stop training
@@ -160,8 +175,12 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     click(page, "Pause")
     wait_for(lambda: "paused" in progress_text(page), message="pause")
     step = step_text(page)
-    time.sleep(2)
+    page.wait_for_timeout(1000)
+    count, start = frames["received"], len(received)
+    page.wait_for_timeout(5500)  # a paused job's view refreshes every 5 s
     assert step_text(page) == step  # nothing moves while paused
+    assert frames["received"] > count, "the paused view did not refresh"
+    assert not [m for m in received[start:] if b"Sample quality" in m], "a refresh sent the unchanged quality chart"
     click(page, "Resume")
     wait_for(lambda: "running" in progress_text(page), message="resume")
     click(page, "Stop")

@@ -177,7 +177,7 @@ def test_a_metrics_database_without_tables_yet_reads_as_empty_not_damaged(tiny_c
     import sqlite3
 
     sqlite3.connect(run.db_path).close()  # the file exists, its tables do not (a run starting up)
-    assert run.steps() == {} and run.events() == [] and run.evaluations() == {}
+    assert run.steps() == {} and run.events() == [] and run.evaluations() == {} and run.evaluation_epochs() == []
     assert run.info()["status"] == "created"
 
 
@@ -328,6 +328,7 @@ def test_events_and_evaluations_are_read_back_in_order(tiny_config, mnist_train,
         ("resume", 8, {"lr_d": 1e-4})]
     assert all(isinstance(e["time"], float) for e in events)
     assert run.evaluations() == {1: {"fid": 30.0}, 2: {"fid": 12.5}}
+    assert run.evaluation_epochs() == [1, 2]  # what the Train page compares at each refresh, in epoch order
     info = run.info()
     assert (info["status"], info["message"]) == ("stopped", "") and time.time() - 60 < info["ended"] <= time.time()
 
