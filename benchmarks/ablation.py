@@ -30,6 +30,8 @@ ROWS = {
     "+ema+sn": {"ema_halflife": 10_000, "spectral_norm": True},
     "+ema+clusters": {"ema_halflife": 10_000, "clusters": 50},
     "+ema+clusters100": {"ema_halflife": 10_000, "clusters": 100},
+    # dcgan-clusters's changes (at the base's epochs): 200 clusters, the R1 penalty and mode seeking
+    "+ema+clusters200+r1+ms": {"ema_halflife": 10_000, "clusters": 200, "r1_gamma": 0.1, "mode_seeking": 0.15},
 }
 FIGURES = ("classifier_score", "fid", "precision", "recall", "classes_covered")
 WORSE_IS_HIGHER = {"fid"}

@@ -345,10 +345,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # samples from an average of G's weights (StyleGAN2's half-life of 10,000 images); benchmarks/ablation.py
     # shows what each part buys
     "dcgan-wide-ema": _WIDE_EMA,
-    # near-real digits without labels, fast: the small DCGAN self-conditioned on 100 k-means clusters of the
+    # near-real digits without labels, fast: the small DCGAN self-conditioned on 200 k-means clusters of the
     # training images (no labels), sampling and snapshots from the weight average; README, "Near-real digits"
     "dcgan-clusters": {**_DCGAN, "clusters": 200, "ema_halflife": 10_000, "ema_rampup": 0.05, "r1_gamma": 0.1,
-                       "mode_seeking": 0.15, "epochs": 14, "snapshot_epochs": (0, 1, 2, 3, 5, 8, 11, 14)},
+                       "mode_seeking": 0.15, "epochs": 20, "snapshot_epochs": (0, 1, 2, 3, 5, 8, 11, 14, 17, 20)},
     # `cgan` with the improvements measured for it: snapshots from an average of G's weights, AC-GAN's auxiliary
     # classifier (digit accuracy) and mode seeking (variety within each digit), and 14 epochs; README, "cgan-ac"
     "cgan-ac": {**_DCGAN, "conditional": True, "ema_halflife": 10_000, "ema_rampup": 0.05, "aux_classifier": 0.3,
