@@ -30,6 +30,12 @@ from serve import CHROMIUM_FLAGS, ROOT, dashboard_server
 from gan.store import RunStore
 
 TICKS = os.sysconf("SC_CLK_TCK")
+# the live loss chart drawn with points in it (before the first steps are logged it is drawn empty; and the
+# page draws D's chart at the epoch-0 snapshot before either)
+LIVE_CURVES_DRAWN = """() => {
+    const chart = document.querySelector('div.gan-live-chart.js-plotly-plot');
+    return !!chart && (chart._fullData || []).some(trace => trace.x && trace.x.length > 0);  // decoded arrays
+}"""
 
 
 @dataclass
@@ -128,7 +134,7 @@ def dashboard(epochs: int, runs_dir: Path, tabs: int) -> Result:
         for page in pages[1:]:  # the other tabs open the Train page on the running job
             page.goto(f"{url}/Train")
         for page in pages:  # from here on every tab only watches: no page load, no first drawing
-            page.locator(".js-plotly-plot").first.wait_for()
+            page.wait_for_function(LIVE_CURVES_DRAWN)
         (info,) = RunStore(runs_dir).list()
         logged = RunStore(runs_dir).open(info["id"]).steps().get("step", [0])
         watched_from = int(logged[-1]) if len(logged) else 0  # the newest step in the store's log

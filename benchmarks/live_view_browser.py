@@ -98,7 +98,7 @@ def main():
             opened = browser_cpu_seconds()
             tab = browser.new_page(viewport={"width": 1400, "height": 1000})
             tab.goto(f"{url}/Train")
-            tab.locator(".js-plotly-plot").first.wait_for()
+            tab.locator("div.gan-live-chart.js-plotly-plot").first.wait_for()
             opened = browser_cpu_seconds() - opened
         browser.close()
         scripts = {} if args.no_trace else self_time_by_script(json.loads(trace.read_text()))
