@@ -341,39 +341,29 @@ class Run:
         data = np.array(rows, dtype=np.float64).reshape(len(rows), len(names)) if rows else np.empty((0, len(names)))
         return {name: data[:, i] for i, name in enumerate(names)}
 
-    def evaluation_epochs(self) -> list[int]:
-        """The epochs with quality metrics, without reading the metrics."""
+    def _rows(self, sql: str) -> list[tuple]:
+        """The rows of a read-only query; none while the database or its tables are not there yet."""
         con = self._reader()
         if con is None:
             return []
         with closing(con):
             try:
-                return [epoch for (epoch,) in con.execute("SELECT epoch FROM evaluations ORDER BY epoch")]
-            except sqlite3.OperationalError:  # not created yet
+                return con.execute(sql).fetchall()
+            except sqlite3.OperationalError:  # created a moment ago: its tables are not there yet
                 return []
+
+    def evaluation_epochs(self) -> list[int]:
+        """The epochs with quality metrics, without reading the metrics."""
+        return [epoch for (epoch,) in self._rows("SELECT epoch FROM evaluations ORDER BY epoch")]
 
     def evaluations(self) -> dict[int, dict]:
         """Quality metrics per snapshot epoch (see gan.metrics.evaluate)."""
-        con = self._reader()
-        if con is None:
-            return {}
-        with closing(con):
-            try:
-                rows = con.execute("SELECT epoch, metrics FROM evaluations ORDER BY epoch").fetchall()
-            except sqlite3.OperationalError:  # not created yet
-                return {}
+        rows = self._rows("SELECT epoch, metrics FROM evaluations ORDER BY epoch")
         return {epoch: json.loads(metrics) for epoch, metrics in rows}
 
     def events(self) -> list[dict]:
-        con = self._reader()
-        if con is None:
-            return []
-        with closing(con):
-            try:
-                rows = con.execute("SELECT step, time, kind, detail FROM events ORDER BY id").fetchall()
-            except sqlite3.OperationalError:  # created a moment ago: its tables are not there yet
-                return []
-        return [{"step": s, "time": t, "kind": k, "detail": json.loads(d)} for s, t, k, d in rows]
+        return [{"step": s, "time": t, "kind": k, "detail": json.loads(d)}
+                for s, t, k, d in self._rows("SELECT step, time, kind, detail FROM events ORDER BY id")]
 
     def add_event(self, step: int, kind: str, detail: dict) -> None:
         """An event recorded from outside a training loop (a sweep's explore step)."""
