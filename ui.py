@@ -4,9 +4,14 @@ update the runner's progress objects and the run store, which these helpers read
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import functools
+import html
 import io
+import json
+import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -27,7 +32,7 @@ from gan.models import FAMILIES
 from gan.runner import ACTIVE, JobRunner
 from gan.sampling import raw_and_averaged
 from gan.store import LIVE_STATUSES, Run, RunStore
-from gan.timing import eta_seconds
+from gan.timing import duration_text, eta_seconds
 from gan.trainer import measure_images_per_s, resolve_device
 
 REFRESH_S = 2.0  # live view refresh period: often enough to feel live, rare enough to leave the CPU to training
@@ -59,11 +64,16 @@ def _process_runner() -> JobRunner:
     return JobRunner(RunStore())
 
 
+_RUNNER: JobRunner | None = None  # the process's runner, for the live view's data route (no script context there)
+
+
 def get_runner() -> JobRunner:
     """One runner per server process: every tab and every rerun sees the same jobs. A bad
     ``$GAN_MAX_JOBS`` stops the page with the message instead of a traceback."""
+    global _RUNNER
     try:
-        return _process_runner()
+        _RUNNER = _process_runner()
+        return _RUNNER
     except ValueError as exc:
         st.error(str(exc), icon="🚫")
         st.stop()
@@ -106,9 +116,30 @@ def select_run(label: str, infos: list[dict], *, key: str, default: str | None =
     return st.selectbox(label, ids, key=key, format_func=labels.get, help=help)
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _shared_history(run_path: str) -> IncrementalHistory:
-    return IncrementalHistory(Run(Path(run_path)))
+class _Shared:
+    """A small process-wide LRU of objects made by ``make(key)``, safe from any thread and free of Streamlit:
+    the live view's data route (``live_payload``) reads it outside any script run, where ``st.cache_*``
+    has no script context."""
+
+    def __init__(self, make, max_entries: int):
+        self._make, self._max, self._items, self._lock = make, max_entries, {}, threading.Lock()
+
+    def __call__(self, key, *args):
+        with self._lock:
+            if key in self._items:
+                self._items[key] = self._items.pop(key)  # the newest at the end
+            else:
+                self._items[key] = self._make(key, *args)
+                while len(self._items) > self._max:
+                    del self._items[next(iter(self._items))]
+            return self._items[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_shared_history = _Shared(lambda run_path: IncrementalHistory(Run(Path(run_path))), max_entries=8)
 
 
 def history(run: Run) -> dict[str, np.ndarray]:
@@ -272,12 +303,11 @@ class _LiveFigures:
     key: tuple = ()
     last_step: float = -1.0
     built: float = 0.0
+    generation: int = 0  # counts the rebuilds: a browser that has this generation is not sent it again
     figures: dict = dataclasses.field(default_factory=dict)
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _live_figures_of(run_path: str) -> _LiveFigures:
-    return _LiveFigures()
+_live_figures_of = _Shared(lambda run_path: _LiveFigures(), max_entries=8)
 
 
 def live_figures(run: Run, config: TrainConfig, columns: dict, events: list[dict], *,
@@ -297,16 +327,25 @@ def live_figures(run: Run, config: TrainConfig, columns: dict, events: list[dict
             if "wasserstein" in columns:
                 figures["wasserstein"] = wasserstein_figure(columns, **chart)
             cache.key, cache.last_step, cache.built, cache.figures = key, last_step, time.monotonic(), figures
+            cache.generation += 1
         return cache.figures
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _grid_png(run_path: str, epoch: float, _grid: np.ndarray | None) -> tuple[bytes, int]:
-    """PNG bytes and width of a live preview (``_grid``) or of the stored snapshot ``epoch``."""
-    if _grid is None:
+def _encode_grid(key: tuple, grid: np.ndarray | None) -> tuple[bytes, int]:
+    """PNG bytes and width of a live preview (``grid``) or of the stored snapshot of ``key`` (run folder, epoch, stored)."""
+    run_path, epoch, _ = key
+    if grid is None:
         data = Run(Path(run_path)).snapshot_png(int(epoch)).read_bytes()
         return data, Image.open(io.BytesIO(data)).width
-    return png_bytes(_grid), _grid.shape[1]
+    return png_bytes(grid), grid.shape[1]
+
+
+_grid_pngs = _Shared(_encode_grid, max_entries=64)
+
+
+def _grid_png(run_path: str, epoch: float, grid: np.ndarray | None) -> tuple[bytes, int]:
+    """PNG bytes and width of a live preview (``grid``) or of the stored snapshot ``epoch``: encoded once."""
+    return _grid_pngs((run_path, epoch, grid is None), grid)
 
 
 def live_grid(run: Run, progress) -> tuple[bytes, int, float] | None:
@@ -460,6 +499,237 @@ def refresh_interval(status: str, chosen: float) -> float | None:
     if status in ACTIVE:
         return max(chosen, IDLE_REFRESH_S)
     return None
+
+
+# -- the live view without reruns ----------------------------------------------------------------
+# A Streamlit rerun of the live fragment costs the browser 100-160 ms of CPU even when nothing in it
+# changed (its frontend handling the rerun), on the cores that train. So while a job trains, and where the
+# dashboard serves its data route (``dashboard.py`` as an ``st.App``: ``live_route_served``), the Train page
+# draws the progress line, the curves and the grid in one component that fetches ``live_payload`` from
+# ``/api/live/<run>`` and draws it in place: no rerun. When what the page draws around it changes (the
+# status, an evaluation, a snapshot, an alarm, an event mark), the payload's ``version`` differs from the
+# one the component was drawn with, and it asks for one rerun of its fragment.
+@dataclasses.dataclass
+class LiveState:
+    """What the live view shows of one run now, read the same way by the fragment and by the data route."""
+
+    run: Run
+    info: dict
+    own: bool  # trained by this process's runner
+    progress: object | None
+    status: str
+    config: TrainConfig | None
+    columns: dict
+    events: list
+    step: int
+    steps_total: int
+    text: str  # the progress line
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def fraction(self) -> float:
+        return min(self.step / self.steps_total, 1.0) if self.steps_total else 0.0
+
+
+def live_state(run: Run, runner: JobRunner) -> LiveState:
+    info = run.info()
+    own = runner.has_job(run.id)
+    progress = runner.progress(run.id) if own else None
+    status = progress.status if progress is not None and progress.active else info["status"]
+    active = status in ACTIVE
+    config = config_of(info)
+    steps_total = config.epochs * config.steps_per_epoch if config else 0
+    step = progress.step if progress is not None else info.get("step", 0)
+    columns = history(run)
+    rate = progress.images_per_s if progress is not None else last_rate(columns)
+    remaining = progress.eta_s if progress is not None else eta(steps_total - step, config, rate, active)
+    epoch_text = f"epoch {progress.epoch if progress else info.get('epochs_done', 0)}/{config.epochs if config else '?'}"
+    text = (f"{status_text({'status': status})} · {epoch_text} · step {step:,}/{steps_total:,} · {rate:,.0f} images/s · "
+            f"ETA {duration_text(remaining) if active else '–'}"
+            + (f" · {info['device']}, {info['acceleration']}" if info.get("acceleration") else ""))
+    return LiveState(run, info, own, progress, status, config, columns, run.events(), step, steps_total, text)
+
+
+def quality_version(run: Run, events: list[dict]) -> tuple:
+    """What the Train page's quality section shows: the evaluated and the snapshot epochs, and the alarms."""
+    return (tuple(run.evaluation_epochs()), tuple(run.discriminator_epochs()),
+            sum(event["kind"] == "alarm" for event in events))
+
+
+def live_version(state: LiveState) -> str:
+    """Everything the page draws around the live panel: when it changes, the panel asks for a rerun."""
+    return json.dumps([state.status, state.progress.status if state.progress is not None else None,
+                       quality_version(state.run, state.events), len(state.events), "wasserstein" in state.columns,
+                       state.config is not None])
+
+
+def live_route_served() -> bool:
+    """Whether this server serves ``/api/live``: ``streamlit run dashboard.py`` imports dashboard.py as an
+    ``st.App`` with that route. (AppTest, or a Streamlit that runs the script bare, does not: the live view
+    then refreshes by reruns, as it does with ``GAN_LIVE_ROUTE=0``, for a comparison.)"""
+    if os.environ.get("GAN_LIVE_ROUTE") == "0":
+        return False
+    dashboard = sys.modules.get("dashboard")
+    return getattr(dashboard, "LIVE_ROUTE", None) is not None
+
+
+def live_payload(state: LiveState, *, have_figures: str = "", have_grid: str = "") -> bytes:
+    """The live panel's data as JSON: the version, the progress line, the curve figures (unless the browser has
+    this generation of them) and the grid (unless it has this one). The figures' JSON is the same text every
+    tab is sent (``live_chart_data``): it is spliced in, not parsed and encoded again."""
+    head = {"version": live_version(state), "status": state.status, "text": state.text, "fraction": state.fraction}
+    parts = [json.dumps(head)[:-1]]
+    if state.config is not None:
+        cache = _live_figures_of(str(state.run.path))
+        figures = live_figures(state.run, state.config, state.columns, state.events)
+        with cache.lock:
+            generation = str(cache.generation) if cache.figures is figures else ""
+        if not generation or generation != have_figures:
+            charts = ", ".join(f"{json.dumps(name)}: {live_chart_data(fig)['figure']}" for name, fig in figures.items())
+            parts.append(f', "figures_id": {json.dumps(generation)}, "figures": {{{charts}}}')
+        grid = live_grid(state.run, state.progress)
+        if grid is not None:
+            png, width, epoch = grid
+            key = f"{epoch!r}"
+            if key != have_grid:
+                label = f"epoch {epoch:g}" if float(epoch).is_integer() else f"epoch {epoch:.2f} (live)"
+                parts.append(", " + json.dumps({"grid": {
+                    "key": key, "width": 2 * width, "caption": f"Fixed noise, {label}",
+                    "src": "data:image/png;base64," + base64.b64encode(png).decode()}})[1:-1])
+    return ("".join(parts) + "}").encode()
+
+
+def live_response(run_id: str, query: dict) -> tuple[int, bytes]:
+    """``GET /api/live/<run_id>?figures=..&grid=..`` (dashboard.py checks the Host first): (HTTP status, JSON)."""
+    runner = _RUNNER
+    if runner is None:
+        return 503, b'{"error": "no page has been served yet"}'
+    try:
+        state = live_state(runner.store.open(run_id), runner)
+    except (KeyError, OSError, ValueError) as exc:
+        return 404, json.dumps({"error": str(exc)}).encode()
+    return 200, live_payload(state, have_figures=str(query.get("figures", "")), have_grid=str(query.get("grid", "")))
+
+
+_LIVE_PANEL_JS = """
+const plotly = (chunk) => {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!window.__ganPlotly) {
+    const main = document.querySelector('script[src*="/static/js/"]');
+    window.__ganPlotly = import(new URL(chunk, main ? main.src : document.baseURI).href).then(() => window.Plotly);
+  }
+  return window.__ganPlotly;
+};
+const make = (parent, tag, className) => {
+  const element = document.createElement(tag);
+  element.className = className;
+  parent.appendChild(element);
+  return element;
+};
+
+export default function ({ parentElement, data, setTriggerValue }) {
+  const s = parentElement.__live || (parentElement.__live = {failures: 0});
+  s.data = data;
+  if (!s.root) {
+    s.root = make(parentElement, "div", "gan-live-panel");
+    const progress = make(s.root, "div", "gan-live-progress");
+    s.text = make(progress, "div", "gan-live-progress-text");
+    s.bar = make(make(progress, "div", "gan-live-progress-track"), "div", "gan-live-progress-bar");
+    s.charts = make(s.root, "div", "gan-live-charts");
+    s.caption = make(s.root, "div", "gan-live-caption");
+    const figure = make(s.root, "figure", "gan-live-figure");
+    s.img = make(figure, "img", "gan-live-grid");
+    s.img.alt = "fixed-noise grid";
+    s.imgCaption = make(figure, "figcaption", "gan-live-caption");
+  }
+  s.caption.innerHTML = data.caption;
+  const stop = () => clearTimeout(s.timer);
+  const stale = () => { stop(); s.asked = Date.now(); setTriggerValue("stale", Date.now()); };
+  const apply = (state) => {
+    s.text.textContent = state.text;
+    s.bar.style.width = `${(100 * state.fraction).toFixed(2)}%`;
+    const drawn = [];
+    if (state.figures) {
+      s.figuresId = state.figures_id;
+      drawn.push(plotly(data.plotly).then((Plotly) => Promise.all(Object.entries(state.figures).map(([name, figure]) => {
+        let chart = s.charts.querySelector(`div.gan-live-chart[data-name="${name}"]`);
+        if (!chart) {
+          chart = make(s.charts, "div", "gan-live-chart");
+          chart.dataset.name = name;
+          if (name === "wasserstein") chart.style.gridColumn = "1 / -1";
+        }
+        figure.layout.width = chart.clientWidth || undefined;
+        return Plotly.react(chart, figure.data, figure.layout, data.config);
+      }))));
+    }
+    if (state.grid) {
+      s.gridKey = state.grid.key;
+      s.img.src = state.grid.src;
+      s.img.style.width = `${state.grid.width}px`;
+      s.imgCaption.textContent = state.grid.caption;
+    }
+    return Promise.all(drawn);
+  };
+  const poll = async () => {
+    stop();
+    if (document.visibilityState !== "visible") return;  // shown again: visibilitychange polls at once
+    s.asked = Date.now();
+    const query = new URLSearchParams({figures: s.figuresId || "", grid: s.gridKey || ""});
+    try {
+      const response = await fetch(`${data.url}?${query}`, {cache: "no-store"});
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const state = await response.json();
+      if (state.version !== s.data.version) return stale();  // the page around the panel changed: rerun it
+      await apply(state);
+      s.failures = 0;
+    } catch (error) {
+      if (++s.failures >= 2) return stale();  // no data route: refresh by reruns, as without it
+    }
+    schedule();
+  };
+  const schedule = () => {
+    stop();
+    if (document.visibilityState !== "visible" || !(s.data.interval > 0)) return;
+    const since = s.asked ? Date.now() - s.asked : 0;
+    s.timer = setTimeout(poll, Math.max(0, s.data.interval * 1000 - since));
+  };
+  s.onVisibility && document.removeEventListener("visibilitychange", s.onVisibility);
+  s.onVisibility = () => document.visibilityState === "visible" ? poll() : stop();
+  document.addEventListener("visibilitychange", s.onVisibility);
+  apply(JSON.parse(data.state)).catch((error) => { s.charts.textContent = `The charts could not be drawn: ${error}`; });
+  schedule();
+  return () => {
+    stop();
+    document.removeEventListener("visibilitychange", s.onVisibility);
+    s.onVisibility = null;
+  };
+}
+"""
+_LIVE_PANEL_CSS = """
+.gan-live-progress-text { font-size: 0.875rem; margin-bottom: 0.25rem; }
+.gan-live-progress-track { height: 0.5rem; border-radius: 0.25rem; background: #f0f2f6; overflow: hidden; }
+.gan-live-progress-bar { height: 100%; background: #ff4b4b; }
+.gan-live-charts { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; margin-top: 1rem; }
+.gan-live-caption { font-size: 0.875rem; color: rgba(49, 51, 63, 0.6); margin: 0.5rem 0; }
+.gan-live-figure { margin: 0; }
+.gan-live-grid { image-rendering: pixelated; max-width: 100%; }
+"""
+_live_panel_component = st.components.v2.component("gan_dashboard_live_panel", js=_LIVE_PANEL_JS, css=_LIVE_PANEL_CSS,
+                                                   isolate_styles=False)  # Plotly styles the page's DOM
+
+
+def live_panel(state: LiveState, *, interval_s: float | None, key: str) -> None:
+    """The live view of a training run (the progress line, the curves, the grid) as one component that
+    fetches its data from the data route every ``interval_s`` while the tab is visible."""
+    loss = LOSSES[state.config.loss]
+    caption = f"<b>{html.escape(state.config.loss)}</b> · {html.escape(loss.healthy)}"
+    _live_panel_component(key=key, on_stale_change=lambda: None, data={
+        "url": f"/api/live/{state.run.id}", "interval": interval_s or 0, "version": live_version(state),
+        "state": live_payload(state).decode(), "plotly": plotly_chunk(), "config": {"displaylogo": False},
+        "caption": caption})
 
 
 def scaled(image: np.ndarray, factor: int) -> np.ndarray:

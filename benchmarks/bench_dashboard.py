@@ -116,10 +116,15 @@ def dashboard(epochs: int, runs_dir: Path, tabs: int) -> Result:
             ws.on("framereceived", lambda payload: received.update(bytes=received["bytes"] + len(payload)))
             ws.on("framesent", lambda _: received.update(sent=received["sent"] + 1))
 
+        def fetched(request):  # the live panel's refreshes: fetches of /api/live, not websocket messages
+            if "/api/live/" in request.url:
+                received.update(bytes=received["bytes"] + request.sizes()["responseBodySize"], sent=received["sent"] + 1)
+
         pages = [browser.new_page(viewport={"width": 1400, "height": 1000}) for _ in range(tabs)]
         for page in pages:
             page.set_default_timeout(120_000)
             page.on("websocket", count)
+            page.on("requestfinished", fetched)
         first = pages[0]
         first.goto(f"{url}/Train")
         slider = first.locator('input[type=range][aria-label="epochs"]')

@@ -76,8 +76,9 @@ def main():
         page.set_default_timeout(120_000)
         sent = []
         page.on("websocket", lambda ws: ws.on("framesent", lambda _: sent.append(1)))
+        page.on("request", lambda request: "/api/live/" in request.url and sent.append(1))  # the live panel's fetches
         start_long_job(page, url)
-        page.locator('[data-testid="stProgress"]', has_text="running").wait_for()
+        page.locator('[data-testid="stProgress"], .gan-live-progress', has_text="running").first.wait_for()
         page.wait_for_timeout(5000)
         cdp = page.context.new_cdp_session(page)
         cdp.send("Performance.enable")

@@ -14,6 +14,7 @@ plain dict then), so it measures our code and Plotly/PIL, not the websocket or t
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import subprocess
 import sys
@@ -60,6 +61,8 @@ def main():
     parser.add_argument("--refreshes", type=int, default=20)
     parser.add_argument("--images-per-s", type=float, default=20_000, help="Training speed the replay assumes.")
     parser.add_argument("--tabs", type=int, default=1, help="Tabs watching the run, refreshing together.")
+    parser.add_argument("--panel", action="store_true",
+                        help="Each refresh as the live panel's fetch of /api/live (ui.live_response), not a rerun.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run_id = train(Path(tmp), args.epochs)
@@ -91,7 +94,7 @@ def replay(run, args) -> Parts:
     # the last refreshes of the run, each seeing ``per_refresh`` more steps (fewer if the run is short)
     first = max(len(steps) // 2, len(steps) - args.refreshes * per_refresh)
     ends = np.linspace(first, len(steps), args.refreshes + 1).astype(int)[1:]
-    parts, clock = Parts(), Clock()
+    parts, clock, tabs = Parts(), Clock(), [{} for _ in range(args.tabs)]
     ui.time = types.SimpleNamespace(monotonic=clock.monotonic, time=time.time)
     history = run.steps()
     for end in ends:
@@ -99,9 +102,29 @@ def replay(run, args) -> Parts:
         # every Run object of this store (the dashboard's shared history makes its own) sees only these steps
         Run.steps = lambda self, after=0, shown=shown: {k: v[shown & (history["step"] > after)] for k, v in history.items()}
         clock.now += ui.REFRESH_S
-        for _ in range(args.tabs):
-            refresh(run, parts)
+        for tab in tabs:
+            panel_refresh(run, parts, tab) if args.panel else refresh(run, parts)
     return parts
+
+
+class _Runner:  # the run is watched from the store, as a run of another process
+    def __init__(self, store):
+        self.store = store
+
+    def has_job(self, run_id):
+        return False
+
+
+def panel_refresh(run, parts: Parts, tab: dict) -> None:
+    """The live panel's fetch: what the route handler does (``ui.live_response``); ``tab`` keeps what that
+    tab's browser already has (the figures' generation, the grid), as its query string says."""
+    ui._RUNNER = _Runner(RunStore(run.path.parent))
+    status, body = parts.timed("panel: /api/live answer", ui.live_response, run.id, tab)
+    assert status == 200, body
+    parts.bytes["panel: /api/live answer"] += len(body)
+    answer = json.loads(body)
+    tab["figures"] = answer.get("figures_id", tab.get("figures", ""))
+    tab["grid"] = answer["grid"]["key"] if "grid" in answer else tab.get("grid", "")
 
 
 def refresh(run, parts: Parts) -> None:

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from bench_dashboard import browser_cpu_seconds
+from bench_dashboard import LIVE_CURVES_DRAWN, browser_cpu_seconds
 from serve import CHROMIUM_FLAGS, dashboard_server, start_long_job
 
 from gan.store import RunStore
@@ -53,8 +53,8 @@ def measure(tabs: int, cycles: int, phase: float) -> tuple[list[float], float]:
             page.set_default_timeout(120_000)
             page.goto(f"{url}/Train")
         for page in pages:
-            page.locator('[data-testid="stProgress"]', has_text="running").wait_for()
-            page.locator(".js-plotly-plot").first.wait_for()
+            page.locator('[data-testid="stProgress"], .gan-live-progress', has_text="running").first.wait_for()
+            page.wait_for_function(LIVE_CURVES_DRAWN)  # the live loss chart, with points (not D's epoch-0 chart)
         first.wait_for_timeout(5000)  # past the first steps and the tabs' first drawing
         phases, cpu = [], {"shown": 0.0, "hidden": 0.0}
         for _ in range(cycles):

@@ -6,7 +6,6 @@ import ui
 from gan.config import ConfigError, preset
 from gan.losses import LOSSES
 from gan.timing import duration_text
-from gan.runner import ACTIVE
 
 st.set_page_config(page_title="Train · GAN on MNIST", page_icon="🏋️", layout="wide")
 st.title("🏋️ Train")
@@ -64,60 +63,43 @@ def controls(run_id: str, progress) -> None:
 
 
 def live_body(run_id: str, was_active: bool) -> None:
-    run = store.open(run_id)
-    info = run.info()
-    own = runner.has_job(run_id)
-    progress = runner.progress(run_id) if own else None
-    status = progress.status if progress is not None and progress.active else info["status"]
-    active = status in ACTIVE
-    if was_active and not active:
+    state = ui.live_state(store.open(run_id), runner)
+    info, config, progress, status = state.info, state.config, state.progress, state.status
+    if was_active and not state.active:
         st.rerun()  # the job ended: redraw the page once, without the refresh timer
-
-    config = ui.config_of(info)
-    steps_total = config.epochs * config.steps_per_epoch if config else 0
-    step = progress.step if progress is not None else info.get("step", 0)
-    columns = ui.history(run)
-    rate = progress.images_per_s if progress is not None else ui.last_rate(columns)
-    eta = progress.eta_s if progress is not None else ui.eta(steps_total - step, config, rate, active)
-    epoch_text = f"epoch {progress.epoch if progress else info.get('epochs_done', 0)}/{config.epochs if config else '?'}"
-    st.progress(min(step / steps_total, 1.0) if steps_total else 0.0,
-                text=f"{ui.status_text({'status': status})} · {epoch_text} · step {step:,}/{steps_total:,} · "
-                     f"{rate:,.0f} images/s · ETA {duration_text(eta) if active else '–'}"
-                     + (f" · {info['device']}, {info['acceleration']}" if info.get("acceleration") else ""))
+    if state.own and (run_id, progress.status) != st.session_state.get("controls-for"):
+        st.rerun()  # the buttons above this view show another status: redraw them once
+    if (run_id, ui.quality_version(state.run, state.events)) != st.session_state.get("quality-drawn"):
+        st.rerun()  # a new evaluation, snapshot or alarm: the page redraws the quality section once
     if status == "failed":
         st.error(f"Training failed: {(progress.message if progress is not None else '') or info.get('message')}")
-    if own and (run_id, progress.status) != st.session_state.get("controls-for"):
-        st.rerun()  # the buttons above this view show another status: redraw them once
-    if active and not own:
+    if state.active and not state.own:
         st.caption(f"Trained by another process (pid {info.get('pid')}), watched live from the run store; "
                    "pause or stop it there.")
-
+    interval = ui.refresh_interval(status, st.session_state.get("refresh", ui.REFRESH_S))
+    if config is not None and state.active and ui.live_route_served():
+        # drawn in place from /api/live by the panel, which asks for a rerun only when the page around it changes
+        ui.live_panel(state, interval_s=interval, key="live-panel")
+        return
+    st.progress(state.fraction, text=state.text)
     if config is None:
         return
-    events = run.events()
-    figures = ui.live_figures(run, config, columns, events, max_points=ui.LIVE_POINTS if active else ui.MAX_POINTS)
+    figures = ui.live_figures(state.run, config, state.columns, state.events,
+                              max_points=ui.LIVE_POINTS if state.active else ui.MAX_POINTS)
     c1, c2 = st.columns(2)
     with c1:
-        ui.curve_chart(figures["losses"], key="train-losses", live=active)
+        ui.curve_chart(figures["losses"], key="train-losses", live=state.active)
     with c2:
-        ui.curve_chart(figures["scores"], key="train-scores", live=active)
+        ui.curve_chart(figures["scores"], key="train-scores", live=state.active)
     if "wasserstein" in figures:
-        ui.curve_chart(figures["wasserstein"], key="train-wasserstein", live=active)
+        ui.curve_chart(figures["wasserstein"], key="train-wasserstein", live=state.active)
     st.caption(f"**{config.loss}** · {LOSSES[config.loss].healthy}")
-    grid = ui.live_grid(run, progress)
+    grid = ui.live_grid(state.run, progress)
     if grid is not None:
         png, width, epoch = grid
         label = f"epoch {epoch:g}" if float(epoch).is_integer() else f"epoch {epoch:.2f} (live)"
         st.image(png, width=2 * width, caption=f"Fixed noise, {label}")
-    if (run_id, quality_version(run, events)) != st.session_state.get("quality-drawn"):
-        st.rerun()  # a new evaluation, snapshot or alarm: the page redraws the quality section once
-    ui.refresh_after(ui.refresh_interval(status, st.session_state.get("refresh", ui.REFRESH_S)), key="live-refresh")
-
-
-def quality_version(run, events: list[dict]) -> tuple:
-    """What the quality section shows: the evaluated and the snapshot epochs, and the alarms."""
-    return (tuple(run.evaluation_epochs()), tuple(run.discriminator_epochs()),
-            sum(event["kind"] == "alarm" for event in events))
+    ui.refresh_after(interval, key="live-refresh")
 
 
 def quality(run, events: list[dict]) -> None:
@@ -161,6 +143,6 @@ with live:
         st.session_state["controls-for"] = (run_id, progress.status if progress is not None else None)
         watched = store.open(run_id)
         events = watched.events()
-        st.session_state["quality-drawn"] = (run_id, quality_version(watched, events))  # before the fragment compares
+        st.session_state["quality-drawn"] = (run_id, ui.quality_version(watched, events))  # before the fragment compares
         st.fragment(live_body)(run_id, was_active)
         quality(watched, events)

@@ -65,7 +65,8 @@ def no_exception_box(page):
 
 
 def progress_text(page) -> str:
-    return page.locator('[data-testid="stProgress"]').first.inner_text()
+    """The live view's progress line: the live panel's while a job trains, Streamlit's progress bar otherwise."""
+    return page.locator('[data-testid="stProgress"], .gan-live-progress').first.inner_text()
 
 
 def step_text(page) -> str:
@@ -91,7 +92,7 @@ def loss_points(page) -> int:
 
 
 def grid_src(page) -> str:
-    image = page.locator('[data-testid="stImage"] img').last
+    image = page.locator('img.gan-live-grid, [data-testid="stImage"] img').last
     return image.get_attribute("src") if image.count() else ""
 
 
@@ -111,15 +112,29 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     shoot(page, "home")
 
     # a tiny config: 1,000 training images, so an epoch is ten steps and snapshots come fast
-    frames = {"sent": 0, "received": 0}  # over this tab's websocket: rerun requests, and the server's messages
-    received = []  # the server's messages themselves
+    # over this tab's websocket (rerun requests, the server's messages) and its fetches of the live data route
+    frames = {"sent": 0, "received": 0, "fetched": 0, "answered": 0}
+    received = []  # the server's messages themselves, and the live route's answers
 
     def on_received(payload):
         frames.update(received=frames["received"] + 1)
         received.append(payload if isinstance(payload, bytes) else payload.encode())
 
+    def on_response(response):
+        if "/api/live/" in response.url:
+            frames.update(answered=frames["answered"] + 1)
+            received.append(response.body())
+
     page.on("websocket", lambda ws: (ws.on("framesent", lambda _: frames.update(sent=frames["sent"] + 1)),
                                      ws.on("framereceived", on_received)))
+    page.on("request", lambda request: "/api/live/" in request.url and frames.update(fetched=frames["fetched"] + 1))
+    page.on("response", on_response)
+
+    def asked() -> int:  # refreshes asked for: a rerun, or a fetch of the live route
+        return frames["sent"] + frames["fetched"]
+
+    def answered() -> int:
+        return frames["received"] + frames["answered"]
     page.goto(f"{url}/Train")
     page.get_by_text("Advanced").click()
     images_slider = page.locator('input[type=range][aria-label="train images"]')
@@ -134,14 +149,17 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     wait_for(lambda: loss_points(page) > 5, message="points in the loss chart")
     # each refresh redraws the curves in the chart already there (Plotly.react), not in a new one
     page.evaluate("window.lossChart = document.querySelector('.js-plotly-plot')")
-    asked = frames["sent"]
-    wait_for(lambda: page.wait_for_timeout(100) or frames["sent"] >= asked + 2, message="two refreshes")
+    before = dict(frames)
+    wait_for(lambda: page.wait_for_timeout(100) or asked() >= before["sent"] + before["fetched"] + 2,
+             message="two refreshes")
     page.wait_for_timeout(500)  # the second refresh drawn
     assert page.evaluate("window.lossChart.isConnected && document.querySelector('.js-plotly-plot') === window.lossChart")
+    # while the job trains, a refresh is a fetch of the live data route, drawn in place: not a Streamlit rerun
+    assert frames["fetched"] > before["fetched"], f"the live panel fetched nothing: {before} -> {frames}"
     # so a zoom survives the refreshes (the figure's uirevision stays the same while the run trains)
     page.evaluate("Plotly.relayout(window.lossChart, {'xaxis.range': [0, 0.05]})")
-    asked = frames["sent"]
-    wait_for(lambda: page.wait_for_timeout(100) or frames["sent"] >= asked + 2, message="two more refreshes")
+    count = asked()
+    wait_for(lambda: page.wait_for_timeout(100) or asked() >= count + 2, message="two more refreshes")
     page.wait_for_timeout(500)
     assert page.evaluate("window.lossChart.layout.xaxis.range") == [0, 0.05]
     first_grid = grid_src(page)
@@ -169,17 +187,18 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     assert frames == hidden, f"a hidden tab exchanged messages: {hidden} -> {frames}"
     set_visibility(page, "visible")
     page.wait_for_timeout(1000)
-    assert frames["sent"] > hidden["sent"], "a tab shown again did not ask for a refresh"
-    wait_for(lambda: page.wait_for_timeout(100) or frames["received"] > hidden["received"], message="the refresh")
+    assert asked() > hidden["sent"] + hidden["fetched"], "a tab shown again did not ask for a refresh"
+    wait_for(lambda: page.wait_for_timeout(100) or answered() > hidden["received"] + hidden["answered"],
+             message="the refresh")
 
     click(page, "Pause")
     wait_for(lambda: "paused" in progress_text(page), message="pause")
     step = step_text(page)
     page.wait_for_timeout(1000)
-    count, start = frames["received"], len(received)
+    count, start = answered(), len(received)
     page.wait_for_timeout(5500)  # a paused job's view refreshes every 5 s
     assert step_text(page) == step  # nothing moves while paused
-    assert frames["received"] > count, "the paused view did not refresh"
+    assert answered() > count, "the paused view did not refresh"
     assert not [m for m in received[start:] if b"Sample quality" in m], "a refresh sent the unchanged quality chart"
     click(page, "Resume")
     wait_for(lambda: "running" in progress_text(page), message="resume")

@@ -1,7 +1,11 @@
 """The Train page's live view costs little: tabs share its work, it redraws only what changed, and it
 refreshes as the job needs (the browser test checks that a hidden tab does not refresh)."""
 
+import base64
 import io
+import json
+import sys
+import types
 
 import numpy as np
 import plotly.io
@@ -14,11 +18,17 @@ from gan.runner import Progress, execute
 from gan.store import RunStore
 
 
+def _clear():
+    st.cache_resource.clear()
+    for shared in (ui._shared_history, ui._live_figures_of, ui._grid_pngs):
+        shared.clear()
+
+
 @pytest.fixture(autouse=True)
 def fresh_caches(runs_dir):
-    st.cache_resource.clear()
+    _clear()
     yield
-    st.cache_resource.clear()
+    _clear()
 
 
 @pytest.fixture
@@ -123,3 +133,57 @@ def test_tabs_showing_the_same_live_figure_share_its_payload_and_a_new_figure_ge
     assert ui.live_chart_data(fig) is ui.live_chart_data(fig)
     shorter = ui.loss_figure(columns_until(run, 10), **chart)
     assert ui.live_chart_data(shorter)["figure"] != ui.live_chart_data(fig)["figure"]
+
+
+class _Runner:
+    """What the live view asks a runner: this process trains no job (the run is watched from the store)."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def has_job(self, run_id):
+        return False
+
+
+def test_the_live_payload_sends_figures_and_grid_once_then_only_the_progress(run):
+    state = ui.live_state(run, _Runner(RunStore()))
+    first = json.loads(ui.live_payload(state))
+    assert set(first["figures"]) == {"losses", "scores"} and first["figures_id"]
+    assert first["figures"]["losses"]["layout"]["title"]["text"] == "Losses"
+    assert base64.b64decode(first["grid"]["src"].split(",", 1)[1]) == run.snapshot_png(2).read_bytes()
+    assert first["grid"]["caption"] == "Fixed noise, epoch 2" and "step" in first["text"]
+    again = json.loads(ui.live_payload(state, have_figures=first["figures_id"], have_grid=first["grid"]["key"]))
+    assert "figures" not in again and "grid" not in again  # the browser has both: only the progress line comes
+    assert again["version"] == first["version"] and again["text"] == first["text"]
+    stale = json.loads(ui.live_payload(state, have_figures="0", have_grid="1"))
+    assert "figures" in stale and "grid" in stale
+
+
+def test_the_live_version_changes_with_what_the_page_draws_around_the_panel(run):
+    runner = _Runner(RunStore())
+    version = ui.live_version(ui.live_state(run, runner))
+    assert ui.live_version(ui.live_state(run, runner)) == version
+    run.add_event(5, "resume", {"lr_d": 5e-4})  # a mark on the curves: the page redraws
+    marked = ui.live_version(ui.live_state(run, runner))
+    assert marked != version
+    (run.path / "snapshots" / "epoch-0002-discriminator.json").unlink()  # the snapshots the page shows changed
+    assert ui.live_version(ui.live_state(run, runner)) != marked
+
+
+def test_the_live_route_answers_only_for_runs_of_the_store(run, monkeypatch):
+    monkeypatch.setattr(ui, "_RUNNER", None)
+    assert ui.live_response(run.id, {})[0] == 503  # no page has made the runner yet
+    monkeypatch.setattr(ui, "_RUNNER", _Runner(RunStore()))
+    status, body = ui.live_response(run.id, {"figures": "", "grid": ""})
+    assert status == 200 and json.loads(body)["status"] == "finished"
+    assert ui.live_response("no-such-run", {})[0] == 404
+    assert ui.live_response("../" + run.id, {})[0] == 404  # an id that would leave the store
+
+
+def test_the_live_route_is_used_only_where_dashboard_py_serves_it(monkeypatch):
+    monkeypatch.delitem(sys.modules, "dashboard", raising=False)
+    assert not ui.live_route_served()  # AppTest, or a script run bare: the live view refreshes by reruns
+    monkeypatch.setitem(sys.modules, "dashboard", types.SimpleNamespace(LIVE_ROUTE=object()))
+    assert ui.live_route_served()
+    monkeypatch.setenv("GAN_LIVE_ROUTE", "0")  # the reruns, for a comparison
+    assert not ui.live_route_served()
