@@ -366,7 +366,7 @@ PIXELATED = "<style>[data-testid='stImage'] img {image-rendering: pixelated}</st
 # Streamlit's theming of the figure). While a job trains, the Train page's curves go through this
 # component instead: the same figure, drawn into the same <div> by ``Plotly.react``, which redraws what
 # changed. Plotly is the copy Streamlit's own frontend ships (its PlotlyChart chunk sets window.Plotly).
-_LIVE_CHART_JS = """
+_PLOTLY_JS = """
 const plotly = (chunk) => {  // one import for every chart of the page
   if (window.Plotly) return Promise.resolve(window.Plotly);
   if (!window.__ganPlotly) {
@@ -375,6 +375,8 @@ const plotly = (chunk) => {  // one import for every chart of the page
   }
   return window.__ganPlotly;
 };
+"""
+_LIVE_CHART_JS = _PLOTLY_JS + """
 
 export default function ({ parentElement, data }) {
   if (!data.figure) {  // no chart: load Plotly while the browser is idle, before a job starts
@@ -614,15 +616,7 @@ def live_response(run_id: str, query: dict) -> tuple[int, bytes]:
     return 200, live_payload(state, have_figures=str(query.get("figures", "")), have_grid=str(query.get("grid", "")))
 
 
-_LIVE_PANEL_JS = """
-const plotly = (chunk) => {
-  if (window.Plotly) return Promise.resolve(window.Plotly);
-  if (!window.__ganPlotly) {
-    const main = document.querySelector('script[src*="/static/js/"]');
-    window.__ganPlotly = import(new URL(chunk, main ? main.src : document.baseURI).href).then(() => window.Plotly);
-  }
-  return window.__ganPlotly;
-};
+_LIVE_PANEL_JS = _PLOTLY_JS + """
 const make = (parent, tag, className) => {
   const element = document.createElement(tag);
   element.className = className;
