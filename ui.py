@@ -348,6 +348,12 @@ def _grid_png(run_path: str, epoch: float, grid: np.ndarray | None) -> tuple[byt
     return _grid_pngs((run_path, epoch, grid is None), grid)
 
 
+def grid_caption(epoch: float) -> str:
+    """The live grid's caption: a snapshot's epoch, or the fractional epoch of a live preview."""
+    label = f"epoch {epoch:g}" if float(epoch).is_integer() else f"epoch {epoch:.2f} (live)"
+    return f"Fixed noise, {label}"
+
+
 def live_grid(run: Run, progress) -> tuple[bytes, int, float] | None:
     """The newest fixed-noise grid of ``run`` as (PNG bytes, width, epoch): the job's live preview
     when this process trains it, else the newest snapshot in the store. Encoded once per grid."""
@@ -597,9 +603,8 @@ def live_payload(state: LiveState, *, have_figures: str = "", have_grid: str = "
             png, width, epoch = grid
             key = f"{epoch!r}"
             if key != have_grid:
-                label = f"epoch {epoch:g}" if float(epoch).is_integer() else f"epoch {epoch:.2f} (live)"
                 parts.append(", " + json.dumps({"grid": {
-                    "key": key, "width": 2 * width, "caption": f"Fixed noise, {label}",
+                    "key": key, "width": 2 * width, "caption": grid_caption(epoch),
                     "src": "data:image/png;base64," + base64.b64encode(png).decode()}})[1:-1])
     return ("".join(parts) + "}").encode()
 

@@ -97,8 +97,7 @@ def live_body(run_id: str, was_active: bool) -> None:
     grid = ui.live_grid(state.run, progress)
     if grid is not None:
         png, width, epoch = grid
-        label = f"epoch {epoch:g}" if float(epoch).is_integer() else f"epoch {epoch:.2f} (live)"
-        st.image(png, width=2 * width, caption=f"Fixed noise, {label}")
+        st.image(png, width=2 * width, caption=ui.grid_caption(epoch))
     ui.refresh_after(interval, key="live-refresh")
 
 
