@@ -6,8 +6,9 @@ thread during that time looks free. This measures it, rounds interleaved so the 
 
 - ``drawn``: the step as it ships (three masks drawn from the run's dropout generator inside the step);
 - ``none``: no random numbers at all, the first masks reused (not valid training: the bound of any scheme);
-- ``thread``: the same three draws in the same order made by a background thread, ``--depth`` steps ahead
-  (torch's operators release the GIL, so the thread runs beside the step).
+- ``thread``: the same three draws in the same order, from a generator seeded as the run's dropout generator,
+  made by a background thread ``--depth`` steps ahead (torch's operators release the GIL, so the thread runs
+  beside the step).
 
     python benchmarks/rng_overlap.py --rounds 8
 """
