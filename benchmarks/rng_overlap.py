@@ -41,7 +41,7 @@ def main():
     args = parser.parse_args()
     config = preset("report-2019", eval_samples=0, train_split="all")
     trainer = Trainer(config, images=load_mnist("train")[0])
-    b, hidden, keep = config.batch_size, trainer.G.net[0].out_features, 1.0 - trainer.G.net[2].p
+    b, hidden = config.batch_size, trainer.G.net[0].out_features
     shapes = [(b, hidden), (2 * b, hidden), (b, hidden)]  # G's hidden layer, D on real+fake, D on the fakes for G
 
     drawn = Dropout.mask
@@ -52,12 +52,19 @@ def main():
 
     ahead: queue.Queue = queue.Queue(maxsize=args.depth)
     running = threading.Event()
-    generator = torch.Generator().manual_seed(config.seed + 3)
+    source = Dropout(trainer.G.net[2].p)  # the thread's masks come from Dropout.mask itself, from its own generator
+    source.generator = torch.Generator().manual_seed(config.seed + 3)
 
     def worker():
         while True:
             running.wait()
-            ahead.put([torch.empty(s).uniform_(generator=generator).lt_(keep).div_(keep) for s in shapes])
+            masks = [drawn(source, torch.empty(s)) for s in shapes]
+            while running.is_set():  # a round that ended while the queue was full drops this step's masks
+                try:
+                    ahead.put(masks, timeout=0.05)
+                    break
+                except queue.Full:
+                    pass
 
     threading.Thread(target=worker, daemon=True).start()
     current: list = []
@@ -80,7 +87,7 @@ def main():
             steps(trainer, args.steps)
             times[name].append((time.perf_counter() - start) / args.steps * 1e3)
             running.clear()
-            time.sleep(0.01)
+            time.sleep(0.1)  # the worker sees the flag (its put waits at most 0.05 s) before the queue is emptied
             while not ahead.empty():
                 ahead.get()
             current.clear()
