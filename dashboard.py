@@ -2,7 +2,9 @@
 
 `streamlit run` finds the ``app`` below and serves the dashboard through it (an ``st.App``): the pages as
 always, plus the live view's data route, ``/api/live/<run>`` (``ui.live_response``), which lets the Train page
-draw a training run's progress without a Streamlit rerun. Each view of Home runs this file as ``__main__``.
+draw a training run's progress without a Streamlit rerun, and ``/api/runs/live`` (``ui.live_runs_response``),
+which lets a Train tab that watches no live run notice one that starts. Each view of Home runs this file as
+``__main__``.
 """
 
 import streamlit as st
@@ -13,7 +15,7 @@ if __name__ != "__main__":  # imported by `streamlit run` (or any ASGI server) t
     from starlette.responses import Response
     from starlette.routing import Route
 
-    def _live(request):
+    def _answer(request, respond):
         # the hosts that may open the app's WebSocket may read this too (no DNS rebinding: server.allowedHosts)
         host = request.headers.get("host", "").rsplit(":", 1)[0]
         ui = sys.modules.get("ui")  # the pages' module: imported by the first page view, which the panel needs
@@ -22,11 +24,19 @@ if __name__ != "__main__":  # imported by `streamlit run` (or any ASGI server) t
         elif ui is None:
             status, body = 503, b'{"error": "no page has been served yet"}'
         else:
-            status, body = ui.live_response(request.path_params["run_id"], dict(request.query_params))
+            status, body = respond(ui)
         return Response(body, status_code=status, media_type="application/json", headers={"Cache-Control": "no-store"})
 
-    LIVE_ROUTE = Route("/api/live/{run_id}", _live, methods=["GET"])  # a sync handler: Starlette's thread pool
-    app = st.App(__file__, routes=[LIVE_ROUTE])
+    def _live(request):
+        return _answer(request, lambda ui: ui.live_response(request.path_params["run_id"], dict(request.query_params)))
+
+    def _live_runs(request):
+        return _answer(request, lambda ui: ui.live_runs_response())
+
+    # sync handlers: Starlette's thread pool
+    LIVE_RUNS_ROUTE = Route("/api/runs/live", _live_runs, methods=["GET"])
+    LIVE_ROUTE = Route("/api/live/{run_id}", _live, methods=["GET"])
+    app = st.App(__file__, routes=[LIVE_RUNS_ROUTE, LIVE_ROUTE])
 else:
     import ui
     from gan.timing import duration_text

@@ -105,15 +105,16 @@ def run_label(info: dict) -> str:
 
 
 def select_run(label: str, infos: list[dict], *, key: str, default: str | None = None, help: str | None = None,
-               describe=run_label) -> str | None:
-    """A run picker over ``infos`` (newest first); keeps its choice across reruns."""
+               describe=run_label, on_change=None) -> str | None:
+    """A run picker over ``infos`` (newest first); keeps its choice across reruns. ``on_change``: called when
+    the user picks another run."""
     ids = [i["id"] for i in infos]
     if not ids:
         return None
     labels = {i["id"]: describe(i) for i in infos}
     if st.session_state.get(key) not in ids:
         st.session_state[key] = default if default in ids else ids[0]
-    return st.selectbox(label, ids, key=key, format_func=labels.get, help=help)
+    return st.selectbox(label, ids, key=key, format_func=labels.get, help=help, on_change=on_change)
 
 
 class _Shared:
@@ -729,6 +730,84 @@ def live_panel(state: LiveState, *, interval_s: float | None, key: str) -> None:
         "url": f"/api/live/{state.run.id}", "interval": interval_s or 0, "version": live_version(state),
         "state": live_payload(state).decode(), "plotly": plotly_chunk(), "config": {"displaylogo": False},
         "caption": caption})
+
+
+# -- following new runs ---------------------------------------------------------------------------
+# A Train tab that watches no live run (none yet, or one that has ended) notices a run that starts in another
+# tab or process without a Streamlit rerun per check: a component fetches the live runs' ids from
+# ``/api/runs/live`` every ``interval`` seconds while the tab is visible (a small JSON answer, nothing drawn), and
+# asks for one page rerun when an id it was not drawn with appears. The page then follows the new run, unless
+# the user picked the run this tab shows, in which case it offers it.
+def live_run_ids(infos: list[dict]) -> list[str]:
+    """The ids of the runs now queued, running or paused, newest first (``infos`` as ``RunStore.list`` gives)."""
+    return [info["id"] for info in infos if is_live(info)]
+
+
+def live_runs_response() -> tuple[int, bytes]:
+    """``GET /api/runs/live`` (dashboard.py checks the Host first): (HTTP status, JSON ``{"live": [ids]}``)."""
+    runner = _RUNNER
+    if runner is None:
+        return 503, b'{"error": "no page has been served yet"}'
+    return 200, json.dumps({"live": live_run_ids(runner.store.list())}).encode()
+
+
+_FOLLOW_JS = """
+export default function ({ parentElement, data, setTriggerValue }) {
+  const s = parentElement.__follow || (parentElement.__follow = {failures: 0});
+  s.data = data;
+  const stop = () => clearTimeout(s.timer);
+  const poll = async () => {
+    stop();
+    if (document.visibilityState !== "visible") return;  // shown again: visibilitychange polls at once
+    try {
+      const response = await fetch(s.data.url, {cache: "no-store"});
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const {live} = await response.json();
+      s.failures = 0;
+      if (live.some((id) => !s.data.known.includes(id))) return setTriggerValue("started", live.join(","));
+    } catch (error) {
+      if (++s.failures >= 3) return;  // no data route (the page run bare): this tab does not follow
+    }
+    schedule();
+  };
+  const schedule = () => {
+    stop();
+    if (document.visibilityState === "visible") s.timer = setTimeout(poll, s.data.interval * 1000);
+  };
+  s.onVisibility && document.removeEventListener("visibilitychange", s.onVisibility);
+  s.onVisibility = () => document.visibilityState === "visible" ? poll() : stop();
+  document.addEventListener("visibilitychange", s.onVisibility);
+  schedule();
+  return () => {
+    stop();
+    document.removeEventListener("visibilitychange", s.onVisibility);
+    s.onVisibility = null;
+  };
+}
+"""
+_follow_component = st.components.v2.component("gan_dashboard_follow", js=_FOLLOW_JS)
+
+
+def follow_runs(known: list[str], *, interval_s: float, key: str) -> None:
+    """Rerun the page when a run not in ``known`` (the live runs it was drawn with) goes live; only where the
+    dashboard serves ``/api/runs/live`` (``live_route_served``), and only while the tab is visible."""
+    if live_route_served():
+        _follow_component(key=key, data={"url": "/api/runs/live", "known": list(known), "interval": interval_s,
+                                                    "drawn": time.time()},  # each page run draws it anew
+                          on_started_change=lambda: None)
+
+
+def followed_run(live_ids: list[str], *, seen: list[str] | None, watching: str | None,
+                 pinned: bool) -> tuple[str | None, list[str]]:
+    """Which new run a Train tab switches to, and which it offers instead: ``live_ids`` are the live runs now,
+    ``seen`` those of the tab's previous page run (None on its first), ``watching`` the run it shows (one it
+    has just started is not news to it), ``pinned`` whether the user picked that run. Returns
+    ``(follow, offered)``: the newest run that went live since, unless the user picked the run the tab shows or
+    that run is live itself (then the new ones are offered)."""
+    new = [run_id for run_id in live_ids if seen is not None and run_id not in seen and run_id != watching]
+    if not new:
+        return None, []
+    return (None, new) if pinned or watching in live_ids else (new[0], [])
 
 
 def scaled(image: np.ndarray, factor: int) -> np.ndarray:

@@ -115,19 +115,39 @@ def quality(run, events: list[dict]) -> None:
     ui.discriminator_chart(run, key="train-discriminator")
 
 
+def _watch(run_id: str) -> None:
+    st.session_state["watch"] = run_id
+
+
 with live:
     infos = [i for i in store.list() if i["status"] != "damaged"]
+    live_ids = ui.live_run_ids(infos)
+    # a run that went live since this tab's last page run (started in another tab or process): followed,
+    # unless the user picked the run this tab watches; then it is offered
+    follow, offered = ui.followed_run(live_ids, seen=st.session_state.get("live-seen"),
+                                      watching=st.session_state.get("watch"),
+                                      pinned=st.session_state.get("watch-pinned", False))
+    st.session_state["live-seen"] = live_ids
+    if follow is not None:
+        st.session_state["watch"] = follow
     if not infos:
         st.info("No runs yet: pick a preset and press **Start training**. MNIST is built in, nothing to download.")
+        ui.follow_runs(live_ids, interval_s=ui.REFRESH_S, key="follow")  # a run started in another tab shows here
     else:
         own_active = [p.run_id for p in runner.jobs() if p.active]
         default = st.session_state.get("watch") or (own_active[0] if own_active else None) or next(
             (i["id"] for i in infos if ui.is_live(i)), infos[0]["id"])
+        for run_id in offered:
+            note, button = st.columns([3, 1], vertical_alignment="center")
+            note.info(f"Run **{run_id}** started in another tab or process.", icon="🆕")
+            button.button("Watch it", key=f"watch-{run_id}", on_click=_watch, args=(run_id,))
         pick, every = st.columns([3, 1])
         with pick:
             run_id = ui.select_run("Watching", infos, key="watch", default=default,
-                                   help="Runs of this dashboard and of `python -m gan train` in other processes.",
-                                   describe=lambda info: info["id"])  # the live status is shown below
+                                   help="Runs of this dashboard and of `python -m gan train` in other processes. "
+                                        "Until you pick one, this tab follows each run that starts.",
+                                   describe=lambda info: info["id"],  # the live status is shown below
+                                   on_change=lambda: st.session_state.update({"watch-pinned": True}))
         every.selectbox("Refresh every", ui.REFRESH_CHOICES, index=ui.REFRESH_CHOICES.index(ui.REFRESH_S), key="refresh",
                         format_func=lambda s: f"{s:g} s",
                         help=f"How often the live view redraws while a job trains; at least {ui.IDLE_REFRESH_S:g} s "
@@ -145,3 +165,5 @@ with live:
         st.session_state["quality-drawn"] = (run_id, ui.quality_version(watched, events))  # before the fragment compares
         st.fragment(live_body)(run_id, was_active)
         quality(watched, events)
+        if not was_active:  # no live view polling: notice a run that starts elsewhere
+            ui.follow_runs(live_ids, interval_s=ui.REFRESH_S, key="follow")

@@ -143,9 +143,16 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     page.get_by_text("× 10 steps of 100 images").wait_for()
     # the live charts' Plotly is loaded while nothing trains, not in the first seconds of the job
     wait_for(lambda: page.evaluate("typeof window.Plotly") == "object", message="Plotly loaded before Start")
+    # a tab already open on Train, with no run yet, follows the job another tab starts (without a reload)
+    watcher = page.context.new_page()
+    watcher.goto(f"{url}/Train")
+    watcher.get_by_text("No runs yet").wait_for()
     click(page, "Start training")
 
     wait_for(lambda: "running" in progress_text(page), message="the job to run")
+    wait_for(lambda: watcher.locator(".gan-live-progress").count() > 0 and "running" in progress_text(watcher),
+             message="the tab opened before the job to follow it")
+    watcher.close()
     wait_for(lambda: loss_points(page) > 5, message="points in the loss chart")
     # each refresh redraws the curves in the chart already there (Plotly.react), not in a new one
     page.evaluate("window.lossChart = document.querySelector('.js-plotly-plot')")

@@ -289,6 +289,32 @@ def form_fields(at: AppTest, preset_name: str) -> set[str]:
     return {w.key[len(prefix):] for kind in WIDGETS for w in getattr(at, kind) if (w.key or "").startswith(prefix)}
 
 
+def _live_run(config) -> str:
+    """A run that trains in another process (another tab's job looks the same from the store)."""
+    import os
+
+    run = RunStore().create(config)
+    run.write_info(status="running", pid=os.getpid())
+    return run.id
+
+
+def test_a_train_tab_follows_a_run_started_elsewhere_until_the_user_picks_one(finished_run, tiny_config):
+    at = app("pages/1_Train.py")
+    assert at.selectbox(key="watch").value == finished_run.id
+    started = _live_run(tiny_config)
+    at.run()  # the page rerun the tab's follower asks for when the run appears
+    assert at.selectbox(key="watch").value == started
+    assert any("Trained by another process" in c.value for c in at.caption)
+    at.selectbox(key="watch").set_value(finished_run.id).run()  # the user picks a run: the tab stays on it
+    other = _live_run(tiny_config)
+    at.run()
+    assert at.selectbox(key="watch").value == finished_run.id
+    assert any(other in i.value and "started in another tab" in i.value for i in at.info)
+    at.button(key=f"watch-{other}").click().run()
+    assert at.selectbox(key="watch").value == other
+    assert not at.exception
+
+
 def test_the_train_form_draws_a_widget_for_every_config_field_across_families_and_losses():
     import dataclasses
 

@@ -4,6 +4,7 @@ refreshes as the job needs (the browser test checks that a hidden tab does not r
 import base64
 import io
 import json
+import os
 import sys
 import types
 
@@ -187,3 +188,28 @@ def test_the_live_route_is_used_only_where_dashboard_py_serves_it(monkeypatch):
     assert ui.live_route_served()
     monkeypatch.setenv("GAN_LIVE_ROUTE", "0")  # the reruns, for a comparison
     assert not ui.live_route_served()
+
+
+def test_the_live_runs_route_lists_the_live_runs_newest_first(run, tiny_config, monkeypatch):
+    monkeypatch.setattr(ui, "_RUNNER", None)
+    assert ui.live_runs_response()[0] == 503  # no page has made the runner yet
+    monkeypatch.setattr(ui, "_RUNNER", _Runner(RunStore()))
+    assert ui.live_runs_response() == (200, b'{"live": []}')  # the finished run is not live
+    older, newer = RunStore().create(tiny_config), RunStore().create(tiny_config)
+    for live in (older, newer):
+        live.write_info(status="running", pid=os.getpid())
+    status, body = ui.live_runs_response()
+    assert status == 200 and json.loads(body)["live"] == [newer.id, older.id]
+
+
+@pytest.mark.parametrize("seen, watching, pinned, expected", [
+    (None, None, False, (None, [])),  # the tab's first page run: it picks its run as before
+    ([], None, False, ("b", [])),  # the newest run that went live since is followed
+    (["a"], "x", False, ("b", [])),
+    (["a", "b"], "x", False, (None, [])),  # nothing new
+    ([], "b", False, (None, ["a"])),  # the run this tab has just started is not news to it, and it stays on it
+    (["a"], "a", False, (None, ["b"])),  # a tab watching a live run stays on it: the new one is offered
+    ([], "x", True, (None, ["b", "a"])),  # the user picked a run: new ones are offered, not followed
+])
+def test_a_tab_follows_a_run_that_goes_live_unless_the_user_picked_one(seen, watching, pinned, expected):
+    assert ui.followed_run(["b", "a"], seen=seen, watching=watching, pinned=pinned) == expected

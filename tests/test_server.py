@@ -95,8 +95,8 @@ def _websocket_status(port: int, host: str) -> str:
         return s.recv(200).decode(errors="replace").splitlines()[0]
 
 
-def _live_status(url: str, host: str) -> int:
-    request = urllib.request.Request(f"{url}/api/live/some-run", headers={"Host": host})
+def _live_status(url: str, host: str, path: str = "/api/live/some-run") -> int:
+    request = urllib.request.Request(f"{url}{path}", headers={"Host": host})
     try:
         return urllib.request.urlopen(request, timeout=10).status
     except urllib.error.HTTPError as answer:
@@ -108,6 +108,9 @@ def test_the_live_data_route_is_served_and_refuses_a_foreign_host_name(server):
     port = int(url.rsplit(":", 1)[1])
     assert _live_status(url, f"127.0.0.1:{port}") in (503, 404)  # served: no page yet (503), or no such run (404)
     assert _live_status(url, f"attacker.example:{port}") == 403  # DNS rebinding reads nothing
+    # the live runs' ids, which a Train tab that watches no live run polls: the same check
+    assert _live_status(url, f"127.0.0.1:{port}", "/api/runs/live") in (503, 200)
+    assert _live_status(url, f"attacker.example:{port}", "/api/runs/live") == 403
 
 
 def test_websocket_from_a_foreign_host_name_is_refused(server):
