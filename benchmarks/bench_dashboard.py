@@ -1,6 +1,6 @@
 """Training speed with Train pages open in a browser (refreshing live) against the CLI, same config.
 
-    python benchmarks/bench_dashboard.py [--epochs 5] [--repeats 3] [--tabs 1 3]
+    python benchmarks/bench_dashboard.py [--epochs 5] [--repeats 3] [--tabs 1 3] [--open before during]
 
 Starts `streamlit run dashboard.py` on a free loopback port with a temporary run store, drives it
 with Playwright and Debian's Chromium, and trains report-2019 from the CLI, from the Train page, and
@@ -10,6 +10,11 @@ over the steps after every tab had loaded and drawn the live view ("watching": o
 browser seconds of CPU), and the medians and spreads of the ratios; also what watching cost:
 the server's CPU seconds beyond the CLI's for the same training, the browser's CPU seconds (every
 Chromium process), the bytes the page received over the websocket and the live view's refreshes.
+
+With more than one tab, ``--open`` says when the other tabs open the Train page: ``before`` the first tab
+presses Start (watchers already there: they follow the new job without a reload, and their page loads are
+not part of the run), or ``during`` the run, right after Start (each tab loads the page, Streamlit's frontend
+and Plotly while the job trains: several seconds of browser CPU each on two cores). Both by default.
 """
 
 from __future__ import annotations
@@ -105,7 +110,7 @@ def cli(epochs: int, runs_dir: Path) -> Result:
                   - start.children_user - start.children_system)
 
 
-def dashboard(epochs: int, runs_dir: Path, tabs: int) -> Result:
+def dashboard(epochs: int, runs_dir: Path, tabs: int, open_tabs: str = "during") -> Result:
     from playwright.sync_api import sync_playwright
 
     with dashboard_server(runs_dir) as (url, server), sync_playwright() as p:
@@ -133,11 +138,17 @@ def dashboard(epochs: int, runs_dir: Path, tabs: int) -> Result:
         for _ in range(epochs - 1):
             slider.press("ArrowRight")
         first.get_by_text(f"({epochs} epochs ×").wait_for()
+        if open_tabs == "before":  # the other tabs are open on the Train page before the job starts
+            for page in pages[1:]:
+                page.goto(f"{url}/Train")
+                page.get_by_text("No runs yet").wait_for()
+                page.wait_for_function("typeof window.Plotly === 'object'")  # as a watcher's page is, once loaded
         server_cpu, browser_cpu, clock = cpu_seconds(server.pid), browser_cpu_seconds(), time.perf_counter()
         received.update(bytes=0, sent=0)
         first.locator('[data-testid="stButton"] button', has_text="Start training").click()
-        for page in pages[1:]:  # the other tabs open the Train page on the running job
-            page.goto(f"{url}/Train")
+        if open_tabs == "during":
+            for page in pages[1:]:  # the other tabs open the Train page on the running job
+                page.goto(f"{url}/Train")
         for page in pages:  # from here on every tab only watches: no page load, no first drawing
             page.wait_for_function(LIVE_CURVES_DRAWN)
         (info,) = RunStore(runs_dir).list()
@@ -157,31 +168,36 @@ def main():
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tabs", type=int, nargs="+", default=[1, 3])
+    parser.add_argument("--open", nargs="+", choices=("before", "during"), default=["before", "during"],
+                        help="when tabs after the first open the Train page: before Start, or during the run")
     args = parser.parse_args()
+    cases = [(tabs, mode) for tabs in args.tabs for mode in (args.open if tabs > 1 else ["before"])]
     print(f"# report-2019, {args.epochs} epochs, batch 100, {os.cpu_count()} CPUs; the CLI right before and right "
           "after each dashboard run, their mean the baseline")
     print(f"{'repeat':>6} {'where':24} {'images/s':>9} {'/ CLI':>7} {'watching':>9} {'from':>6} {'CPU s':>7} "
           f"{'+CPU s':>7} {'browser':>8} {'MB recv':>8} {'sent':>6} {'ms/sent':>8} {'kB/sent':>8} {'s/sent':>7}")
-    ratios = {tabs: [] for tabs in args.tabs}
-    watching = {tabs: [] for tabs in args.tabs}
+    ratios = {case: [] for case in cases}
+    watching = {case: [] for case in cases}
+    label = {case: f"{case[0]} tab" if case[0] == 1 else f"{case[0]} tabs, opened {case[1]}" for case in cases}
     for repeat in range(args.repeats):
-        for tabs in args.tabs:
+        for case in cases:
+            tabs, mode = case
             with tempfile.TemporaryDirectory() as tmp:
                 before = cli(args.epochs, Path(tmp) / "before")
-                watched = dashboard(args.epochs, Path(tmp) / "dashboard", tabs)
+                watched = dashboard(args.epochs, Path(tmp) / "dashboard", tabs, mode)
                 after = cli(args.epochs, Path(tmp) / "after")
                 base = (before.images_per_s + after.images_per_s) / 2
                 base_later = (images_per_s(Path(tmp) / "before", watched.watched_from)
                               + images_per_s(Path(tmp) / "after", watched.watched_from)) / 2
                 ratio = watched.images_per_s / base
                 later = images_per_s(Path(tmp) / "dashboard", watched.watched_from) / base_later
-            ratios[tabs].append(ratio)
+            ratios[case].append(ratio)
             if later == later:  # not NaN: enough steps were left after the tabs had drawn
-                watching[tabs].append(later)
+                watching[case].append(later)
             cli_cpu = (before.cpu_s + after.cpu_s) / 2
             for name, run in (("CLI before", before), ("CLI after", after)):
                 print(f"{repeat:6} {name:24} {run.images_per_s:9,.0f} {'':7} {'':9} {'':6} {run.cpu_s:7.1f}")
-            print(f"{repeat:6} {f'dashboard, {tabs} tab(s)':24} {watched.images_per_s:9,.0f} {ratio:7.1%} "
+            print(f"{repeat:6} {label[case]:24} {watched.images_per_s:9,.0f} {ratio:7.1%} "
                   f"{later:9.1%} {watched.watched_from:6} {watched.cpu_s:7.1f} {watched.cpu_s - cli_cpu:7.1f} "
                   f"{watched.browser_cpu_s:8.1f} {watched.received_bytes / 1e6:8.2f} {watched.requests:6} "
                   f"{1000 * watched.browser_cpu_s / max(watched.requests, 1):8.0f} "
@@ -193,10 +209,10 @@ def main():
           "process's; MB recv: what the tabs' websockets received; sent: the messages the tabs sent (rerun requests: "
           "the live view's refreshes); ms/sent and kB/sent: browser CPU and bytes received per message sent; "
           "s/sent: seconds between one tab's messages (its refresh period, at most)")
-    for tabs in args.tabs:
-        for name, values in (("whole run", ratios[tabs]), ("watching", watching[tabs])):
+    for case in cases:
+        for name, values in (("whole run", ratios[case]), ("watching", watching[case])):
             if values:
-                print(f"dashboard / CLI with {tabs} tab(s), {name}: median {statistics.median(values):.1%} "
+                print(f"dashboard / CLI, {label[case]}, {name}: median {statistics.median(values):.1%} "
                       f"(min {min(values):.1%}, max {max(values):.1%}, {len(values)} runs)")
 
 
