@@ -351,6 +351,35 @@ def test_the_recorder_checkpoints_every_checkpoint_every_epochs(tiny_config, mni
     assert saved == [None, 2, 2, 4]
 
 
+def test_the_recorder_rewrites_the_progress_at_most_every_second_between_epochs_and_at_each_epoch_end(
+        tiny_config, mnist_train, runs_dir, monkeypatch):
+    import gan.store
+    from gan.store import StoreWriter
+    from gan.trainer import Trainer
+
+    run = RunStore().create(tiny_config)
+    trainer = Trainer(run.config(), images=mnist_train[0])
+    writer = StoreWriter(run, trainer)
+    writer.on_train_start(trainer)
+    clock = [1000.0]
+    monkeypatch.setattr(gan.store.time, "monotonic", lambda: clock[0])
+    written = []
+    real_write_info = run.write_info
+    monkeypatch.setattr(run, "write_info", lambda **fields: written.append(fields.get("step")) or real_write_info(**fields))
+    for step in range(1, 31):  # a flush every 0.1 s: 3 s of flushes
+        trainer.step = step
+        writer.on_log(trainer, [{"step": step, "epoch": 0, "g_loss": 1.0}])
+        clock[0] += 0.1
+    assert written == [1, 11, 21]  # once a second, not at every flush
+    assert len(run.steps()["step"]) == 30  # the steps themselves all reach SQLite at once
+    trainer.epoch = 1
+    writer.on_epoch_end(trainer)  # an epoch's end is always written, and counts as the latest write
+    writer.on_log(trainer, [{"step": 31, "epoch": 1, "g_loss": 1.0}])
+    assert written == [1, 11, 21, 30] and run.read_info()["step"] == 30
+    writer.finish("stopped")
+    assert run.read_info()["step"] == 30 and run.read_info()["status"] == "stopped"
+
+
 @pytest.mark.parametrize("pid, alive", [(None, False), (0, False), (os.getpid(), True)],
                          ids=["none", "zero", "this-process"])  # the same ids in every xdist worker
 def test_process_alive_by_pid(pid, alive):
