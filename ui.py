@@ -585,11 +585,13 @@ def live_route_served() -> bool:
     return getattr(dashboard, "LIVE_ROUTE", None) is not None
 
 
-def live_payload(state: LiveState, *, have_figures: str = "", have_grid: str = "") -> bytes:
+def live_payload(state: LiveState, *, have_figures: str = "", have_grid: str = "", version: str | None = None) -> bytes:
     """The live panel's data as JSON: the version, the progress line, the curve figures (unless the browser has
     this generation of them) and the grid (unless it has this one). The figures' JSON is the same text every
-    tab is sent (``live_chart_data``): it is spliced in, not parsed and encoded again."""
-    head = {"version": live_version(state), "status": state.status, "text": state.text, "fraction": state.fraction}
+    tab is sent (``live_chart_data``): it is spliced in, not parsed and encoded again. ``version``: the
+    ``live_version`` already read for this state (None: read it)."""
+    version = live_version(state) if version is None else version
+    head = {"version": version, "status": state.status, "text": state.text, "fraction": state.fraction}
     parts = [json.dumps(head)[:-1]]
     if state.config is not None:
         cache = _live_figures_of(str(state.run.path))
@@ -726,9 +728,10 @@ def live_panel(state: LiveState, *, interval_s: float | None, key: str) -> None:
     fetches its data from the data route every ``interval_s`` while the tab is visible."""
     loss = LOSSES[state.config.loss]
     caption = f"<b>{html.escape(state.config.loss)}</b> · {html.escape(loss.healthy)}"
+    version = live_version(state)  # read once: the panel's and its first payload's are the same
     _live_panel_component(key=key, on_stale_change=lambda: None, data={
-        "url": f"/api/live/{state.run.id}", "interval": interval_s or 0, "version": live_version(state),
-        "state": live_payload(state).decode(), "plotly": plotly_chunk(), "config": {"displaylogo": False},
+        "url": f"/api/live/{state.run.id}", "interval": interval_s or 0, "version": version,
+        "state": live_payload(state, version=version).decode(), "plotly": plotly_chunk(), "config": {"displaylogo": False},
         "caption": caption})
 
 

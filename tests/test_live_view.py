@@ -213,3 +213,15 @@ def test_the_live_runs_route_lists_the_live_runs_newest_first(run, tiny_config, 
 ])
 def test_a_tab_follows_a_run_that_goes_live_unless_the_user_picked_one(seen, watching, pinned, expected):
     assert ui.followed_run(["b", "a"], seen=seen, watching=watching, pinned=pinned) == expected
+
+
+def test_the_live_panel_reads_the_version_once_and_its_first_payload_carries_the_same(run, monkeypatch):
+    state = ui.live_state(run, _Runner(RunStore()))
+    calls, drawn = [], {}
+    real = ui.live_version
+    monkeypatch.setattr(ui, "live_version", lambda s: calls.append(1) or real(s))
+    monkeypatch.setattr(ui, "_live_panel_component", lambda **kwargs: drawn.update(kwargs["data"]))
+    ui.live_panel(state, interval_s=2.0, key="live-panel")
+    assert len(calls) == 1  # the version reads the run's evaluations and snapshot folder: once per drawing
+    assert json.loads(drawn["state"])["version"] == drawn["version"] == real(state)
+    assert json.loads(ui.live_payload(state, version="given"))["version"] == "given"
