@@ -145,7 +145,7 @@ with live:
         with pick:
             run_id = ui.select_run("Watching", infos, key="watch", default=default,
                                    help="Runs of this dashboard and of `python -m gan train` in other processes. "
-                                        "Until you pick one, this tab follows each run that starts.",
+                                        "Until you pick one, this tab switches to a run that starts while it shows none live.",
                                    describe=lambda info: info["id"],  # the live status is shown below
                                    on_change=lambda: st.session_state.update({"watch-pinned": True}))
         every.selectbox("Refresh every", ui.REFRESH_CHOICES, index=ui.REFRESH_CHOICES.index(ui.REFRESH_S), key="refresh",
