@@ -795,9 +795,9 @@ def follow_runs(known: list[str], *, interval_s: float, key: str) -> None:
     """Rerun the page when a run not in ``known`` (the live runs it was drawn with) goes live; only where the
     dashboard serves ``/api/runs/live`` (``live_route_served``), and only while the tab is visible."""
     if live_route_served():
-        _follow_component(key=key, data={"url": "/api/runs/live", "known": list(known), "interval": interval_s,
-                                                    "drawn": time.time()},  # each page run draws it anew
-                          on_started_change=lambda: None)
+        data = {"url": "/api/runs/live", "known": list(known), "interval": interval_s,
+                "drawn": time.time()}  # each page run draws it anew
+        _follow_component(key=key, data=data, on_started_change=lambda: None)
 
 
 def followed_run(live_ids: list[str], *, seen: list[str] | None, watching: str | None,

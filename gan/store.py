@@ -525,8 +525,8 @@ class StoreWriter:
         if time.monotonic() - self.progress_written >= PROGRESS_SECONDS:
             self._write_progress()
 
-    def _write_progress(self, **fields) -> None:
-        self.run.write_info(**fields, **self._progress())
+    def _write_progress(self) -> None:
+        self.run.write_info(**self._progress())
         self.progress_written = time.monotonic()
 
     def on_snapshot(self, trainer, epoch: int, images: torch.Tensor) -> None:

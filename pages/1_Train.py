@@ -135,8 +135,8 @@ with live:
         ui.follow_runs(live_ids, interval_s=ui.REFRESH_S, key="follow")  # a run started in another tab shows here
     else:
         own_active = [p.run_id for p in runner.jobs() if p.active]
-        default = st.session_state.get("watch") or (own_active[0] if own_active else None) or next(
-            (i["id"] for i in infos if ui.is_live(i)), infos[0]["id"])
+        default = st.session_state.get("watch") or (own_active[0] if own_active else None) or (
+            live_ids[0] if live_ids else infos[0]["id"])
         for run_id in offered:
             note, button = st.columns([3, 1], vertical_alignment="center")
             note.info(f"Run **{run_id}** started in another tab or process.", icon="🆕")
