@@ -43,6 +43,8 @@ def main():
         # Python's bytecode is kept, as after any ordinary install: where the environment says not to write it,
         # every process would compile torch's modules again (5 s here, on both sides, for torch._dynamo alone)
         env.pop("PYTHONDONTWRITEBYTECODE", None)
+        # the OpenMP spin count `gan` sets when it is imported (gan/__init__.py), for the tutorial's process too
+        env.setdefault("GOMP_SPINCOUNT", "3000000")
         epochs = ["--epochs", str(args.epochs)]
         ours = [sys.executable, "-m", "gan", "train", "--preset", "report-2019", "--quiet", *epochs]
         commands = {"ours, metrics on": ours, "ours, --eval-samples 0": [*ours, "--eval-samples", "0"]}

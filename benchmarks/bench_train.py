@@ -15,10 +15,14 @@ MNIST, the set normalised once into a tensor (``TensorDataset``, 0 workers); the
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
-import torch
+# the OpenMP spin count `gan` sets when it is imported before torch (gan/__init__.py), for both loops here
+os.environ.setdefault("GOMP_SPINCOUNT", "3000000")
+
+import torch  # noqa: E402
 import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, TensorDataset

@@ -66,6 +66,7 @@ def main():
     parser.add_argument("--no-trace", action="store_true",
                         help="Only CPU and refreshes (the trace's profiler costs CPU itself), then what opening "
                              "one more Train tab on the running job costs.")
+    parser.add_argument("--save-trace", type=Path, help="Also keep the trace (Chromium's JSON) at this path.")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -102,6 +103,8 @@ def main():
             tab.locator("div.gan-live-chart.js-plotly-plot").first.wait_for()
             opened = browser_cpu_seconds() - opened
         browser.close()
+        if args.save_trace and not args.no_trace:
+            args.save_trace.write_bytes(trace.read_bytes())
         scripts = {} if args.no_trace else self_time_by_script(json.loads(trace.read_text()))
     print(f"# the Train page watching a running report-2019 job for {args.seconds:g} s, one tab")
     print(f"Chromium CPU, every process: {cpu:.2f} s; refreshes asked for: {asked}, "

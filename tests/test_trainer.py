@@ -538,3 +538,19 @@ def test_every_family_trains_an_epoch_with_the_r1_penalty(family, loss, mnist_tr
     assert status == "finished" and len(rows) == 4 and not trainer.accel.hand
     assert all(math.isfinite(rows[-1][m]) for m in METRICS)
     assert not torch.equal(snapshots[0][1], snapshots[-1][1])
+
+
+def test_importing_gan_sets_openmp_spin_count_and_keeps_the_users():
+    """libgomp reads GOMP_SPINCOUNT once, when torch loads: importing gan (which the CLI and the dashboard
+    do before torch) sets the longer spin unless the user chose one (benchmarks/omp_spin.py measures it)."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, gan, torch; print(os.environ.get('GOMP_SPINCOUNT'))"
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
+    unset = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert unset.stdout.strip() == "3000000"
+    chosen = subprocess.run([sys.executable, "-c", code], env={**env, "GOMP_SPINCOUNT": "1234"},
+                            capture_output=True, text=True, check=True)
+    assert chosen.stdout.strip() == "1234"
