@@ -196,10 +196,15 @@ def _curve_traces(x, columns: dict, name: str, *, label: str | None = None, colo
     y = {k: np.asarray(columns[k], dtype=np.float32) for k in (name, f"{name}_min", f"{name}_max") if k in columns}
     traces = []
     if band and f"{name}_min" in y:
-        edge = dict(type="scatter", x=x, mode="lines", line=dict(width=0), hoverinfo="skip", showlegend=False,
-                    legendgroup=group)
-        traces += [{**edge, "y": y[f"{name}_max"]},
-                   {**edge, "y": y[f"{name}_min"], "fill": "tonexty", "fillcolor": _transparent(color)}]
+        # one closed polygon (along the maxima, back along the minima): one trace for Plotly to draw at each
+        # refresh instead of two edges and a fill between them
+        low, high = y[f"{name}_min"], y[f"{name}_max"]
+        keep = np.isfinite(low) & np.isfinite(high)
+        xs = np.asarray(x)[keep]
+        traces.append(dict(type="scatter", x=np.concatenate([xs, xs[::-1]]),
+                           y=np.concatenate([high[keep], low[keep][::-1]]), mode="lines", line=dict(width=0),
+                           fill="toself", fillcolor=_transparent(color), hoverinfo="skip", showlegend=False,
+                           legendgroup=group))
     traces.append(dict(type="scatter", x=x, y=y[name], mode="lines", name=label or LABELS.get(name, name),
                        line=dict(color=color, width=1.6), legendgroup=group, connectgaps=True))
     return traces

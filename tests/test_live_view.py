@@ -84,6 +84,20 @@ def test_the_probability_chart_draws_the_equilibrium_line_and_sends_float32(run)
     assert '"dtype":"f4"' in spec and '"dtype":"f8"' not in spec  # typed arrays, half the bytes of float64
 
 
+def test_a_min_max_band_is_one_closed_trace_around_its_curve():
+    """Along the maxima and back along the minima, in one trace (one drawing per refresh, not two edges and a
+    fill between them); points where either edge is missing are left out of the polygon."""
+    x = np.arange(5, dtype=np.float32)
+    columns = {"g_loss": np.array([1, 2, 3, 4, 5], np.float32), "g_loss_min": np.array([0, 1, np.nan, 3, 4], np.float32),
+               "g_loss_max": np.array([2, 3, 4, 5, 6], np.float32)}
+    band, curve = ui._curve_traces(x, columns, "g_loss")
+    assert band["fill"] == "toself" and band["showlegend"] is False and band["legendgroup"] == curve["legendgroup"]
+    assert list(band["x"]) == [0, 1, 3, 4, 4, 3, 1, 0]
+    assert list(band["y"]) == [2, 3, 5, 6, 4, 3, 1, 0]
+    assert list(curve["y"]) == [1, 2, 3, 4, 5] and curve["name"] == ui.LABELS["g_loss"]
+    assert len(ui._curve_traces(x, columns, "g_loss", band=False)) == 1
+
+
 def test_the_live_grid_of_a_preview_is_encoded_once_for_every_tab(run):
     grid = (np.arange(60 * 90) % 256).astype(np.uint8).reshape(60, 90)
     progress = Progress(run_id=run.id, grid=grid, grid_epoch=1.5)
