@@ -28,6 +28,7 @@ from gan.losses import LOSSES, gradient_penalty, mode_seeking, r1_penalty
 from gan.models import build_models, hand_step
 from gan.models.conditioning import NUM_CLASSES
 from gan.models.dropout import use_generator
+from gan.threads import ThreadGovernor
 
 METRICS = ("d_loss_real", "d_loss_fake", "g_loss", "d_real", "d_fake")
 PENALTY_METRICS = ("wasserstein", "gradient_penalty")  # logged by losses with a gradient penalty
@@ -117,6 +118,9 @@ class Trainer:
         self.accel = acceleration(config, self.device, graphs=graphs, amp=amp, channels_last=channels_last, hand=hand)
         if self.device.type == "cuda":
             enable_tf32()
+        # torch's CPU threads follow the machine's load (gan.threads): only where the thread count cannot change
+        # the numbers, the hand-written float32 step
+        self.governor = ThreadGovernor.for_device(self.device, torch.get_num_threads()) if self.accel.hand else None
         self.clustering = None  # a self-conditioned run's clusters of the training images (gan.clusters)
         if images is None:  # given images are trained on as they are (benchmarks, tests); else the config's split
             images, labels = load_train_split(config.train_split, config.data_dir or None)
@@ -194,9 +198,19 @@ class Trainer:
     def run(self) -> str:
         """Train until ``config.epochs`` are done (``"finished"``) or a stop request (``"stopped"``)."""
         schedule = set(self.config.snapshot_schedule())
+        try:
+            return self._run(schedule)
+        finally:
+            if self.governor is not None and self.governor.threads != self.governor.max_threads:
+                torch.set_num_threads(self.governor.max_threads)  # the process keeps the count it had
+                self.governor.threads = self.governor.max_threads
+
+    def _run(self, schedule: set[int]) -> str:
         self.fire("on_train_start")
         if self.step == 0 and 0 in schedule:
-            self.snapshot()
+            self._snapshot()
+        if self.governor is not None:
+            self.governor.start()
         status = "finished"
         while self.epoch < self.config.epochs:
             if not self.train_epoch():
@@ -205,9 +219,22 @@ class Trainer:
             self.epoch, self.batch, self.perm = self.epoch + 1, 0, None
             self.fire("on_epoch_end")
             if self.epoch in schedule:
-                self.snapshot()
+                self._snapshot()
         self.fire("on_train_end", status=status)
         return status
+
+    def _snapshot(self) -> None:
+        """A snapshot and its evaluation with the thread count the trainer started with: convolutions (the
+        classifier's) depend on it, and the metrics of a run stay a function of its seed."""
+        governed = self.governor is not None and self.governor.threads != self.governor.max_threads
+        if governed:
+            torch.set_num_threads(self.governor.max_threads)
+        try:
+            self.snapshot()
+        finally:
+            if governed:
+                torch.set_num_threads(self.governor.threads)
+                self.governor.start()
 
     def train_epoch(self) -> bool:
         """Train the rest of the current epoch; False if a stop request cut it short."""
@@ -340,6 +367,8 @@ class Trainer:
             for i, v in enumerate(values)
         ]
         pending.clear()
+        if self.governor is not None and (threads := self.governor.update()) is not None:
+            torch.set_num_threads(threads)  # from the training thread, between steps
         self.fire("on_log", rows=rows)
         if self.callbacks["on_preview"] and time.perf_counter() - self._last_preview >= self.preview_seconds:
             # a live look at the fixed noise between snapshots, for listeners that want one
@@ -355,6 +384,8 @@ class Trainer:
                 self.fire("on_pause")  # a heartbeat: listeners can show the run is alive
             if not self.control.stop_requested:
                 self.fire("on_resume", changes=self.apply_changes(self.control.take_changes()))
+            if self.governor is not None:
+                self.governor.start()  # a pause is no measure of the load
         return not self.control.stop_requested
 
     def apply_changes(self, changes: dict[str, float]) -> dict[str, float]:

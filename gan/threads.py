@@ -1,0 +1,113 @@
+"""torch's CPU threads that follow the machine's load.
+
+On a CPU, torch runs each operator's parallel regions on ``torch.get_num_threads()`` OpenMP threads, one per core
+by default, and a region ends only when its slowest thread does. When another process (a browser drawing the live
+view, a second job) keeps one of two cores busy, each region waits for a thread that the kernel has descheduled:
+``report-2019`` on two cores beside a process busy all the time trained at 5,510 images/s with two threads and
+15,585 with one, while alone two threads are 1.26x faster than one (``python benchmarks/adaptive_threads.py``).
+
+``ThreadGovernor`` measures, every ``window_s`` of training, how many cores the rest of the machine used (the
+machine's busy time from ``/proc/stat`` less this process's CPU time) and asks for as many threads as there are
+cores it leaves (a core counts as taken when more than ``TAKEN`` of it was used), between 1 and the thread count the trainer started with. A change is made when two windows
+in a row agree, so one burst does not flip it. The trainer uses it only for the hand-written float32 step of the
+report's model, whose numbers do not depend on the thread count (``tests/test_threads.py`` trains with 1 and 2
+threads and compares the bits); convolutions do (``dcgan`` differs by 1e-5 after 6 steps), so other steps keep
+their thread count, and a run stays a function of its seed. Off Linux, in a container that sees fewer cores
+than ``/proc/stat`` lists, on a GPU, or with ``GAN_ADAPTIVE_THREADS=0``, the thread count stays as it is.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+TICK = 1.0 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
+# a core counts as taken when the rest of the machine used more than this share of it: what it uses is less than
+# what it asks for while it competes with our threads (a process busy 2/3 of the time beside two training threads
+# measured about 0.4 core), and one thread was as fast as two beside a process busy 40% of the time
+TAKEN = 0.25
+
+
+def machine_cpu_seconds() -> tuple[float, float] | None:
+    """(busy, total) CPU seconds of the whole machine since boot, summed over its cores; None where unknown."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    if len(fields) < 4:
+        return None
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest time is inside user)
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (total - idle) * TICK, total * TICK
+
+
+def process_cpu_seconds() -> float:
+    """This process's CPU seconds, every thread (the training thread, torch's OpenMP threads, the rest)."""
+    times = os.times()
+    return times.user + times.system
+
+
+def machine_cores() -> int | None:
+    """The cores ``/proc/stat`` sums over, if this process may run on all of them (else None: a container or an
+    affinity mask would make the machine's busy time not ours to share)."""
+    try:
+        listed = sum(1 for line in Path("/proc/stat").read_text().splitlines()
+                     if line.startswith("cpu") and line[3:4].isdigit())
+        usable = len(os.sched_getaffinity(0))
+    except (OSError, AttributeError):
+        return None
+    return listed if listed == usable and listed > 0 else None
+
+
+class ThreadGovernor:
+    """How many threads torch should use now: as many as the cores the rest of the machine leaves, between 1 and
+    ``max_threads``. ``update()`` is called from the training thread (between steps); it returns the
+    new count when it changes, else None."""
+
+    def __init__(self, max_threads: int, cores: int, *, window_s: float = 0.5, machine=machine_cpu_seconds,
+                 own=process_cpu_seconds, clock=time.monotonic):
+        self.max_threads, self.cores, self.window_s = max_threads, cores, window_s
+        self.machine, self.own, self.clock = machine, own, clock
+        self.threads = max_threads
+        self.others = 0.0  # cores the rest of the machine used in the last window
+        self._wanted = max_threads
+        self._mark = None
+
+    @classmethod
+    def for_device(cls, device, threads: int) -> "ThreadGovernor | None":
+        """A governor for a trainer on ``device`` that starts with ``threads``; None where it would not apply."""
+        if device.type != "cpu" or threads < 2 or os.environ.get("GAN_ADAPTIVE_THREADS", "").strip().lower() in (
+                "0", "false", "no", "off"):
+            return None
+        cores = machine_cores()
+        if cores is None or machine_cpu_seconds() is None:
+            return None
+        return cls(threads, cores)
+
+    def start(self) -> None:
+        """Begin a window now (at the start of training, and after a pause: idle time is no measure)."""
+        machine = self.machine()
+        self._mark = None if machine is None else (self.clock(), machine, self.own())
+
+    def update(self) -> int | None:
+        if self._mark is None:
+            self.start()
+            return None
+        now = self.clock()
+        if now - self._mark[0] < self.window_s:
+            return None
+        machine, own = self.machine(), self.own()
+        if machine is None:
+            return None
+        (then, (busy0, _), own0) = self._mark
+        self._mark = (now, machine, own)
+        self.others = max(0.0, (machine[0] - busy0) - (own - own0)) / (now - then)
+        taken = max(0, math.ceil(self.others - TAKEN))  # cores the rest of the machine keeps busy
+        wanted = min(self.max_threads, max(1, self.cores - taken))
+        agreed, self._wanted = wanted == self._wanted, wanted
+        if agreed and wanted != self.threads:
+            self.threads = wanted
+            return wanted
+        return None
