@@ -13,7 +13,8 @@ in a row agree, so one burst does not flip it. The trainer uses it only for the 
 report's model, whose numbers do not depend on the thread count (``tests/test_threads.py`` trains with 1 and 2
 threads and compares the bits); convolutions do (``dcgan`` differs by 1e-5 after 6 steps), so other steps keep
 their thread count, and a run stays a function of its seed. Off Linux, in a container that sees fewer cores
-than ``/proc/stat`` lists, on a GPU, or with ``GAN_ADAPTIVE_THREADS=0``, the thread count stays as it is.
+than ``/proc/stat`` lists, or on a GPU, the thread count stays as it is;
+the trainer also leaves it alone with ``GAN_ADAPTIVE_THREADS=0``.
 """
 
 from __future__ import annotations
@@ -78,8 +79,7 @@ class ThreadGovernor:
     @classmethod
     def for_device(cls, device, threads: int) -> "ThreadGovernor | None":
         """A governor for a trainer on ``device`` that starts with ``threads``; None where it would not apply."""
-        if device.type != "cpu" or threads < 2 or os.environ.get("GAN_ADAPTIVE_THREADS", "").strip().lower() in (
-                "0", "false", "no", "off"):
+        if device.type != "cpu" or threads < 2:
             return None
         cores = machine_cores()
         if cores is None or machine_cpu_seconds() is None:

@@ -119,8 +119,9 @@ class Trainer:
         if self.device.type == "cuda":
             enable_tf32()
         # torch's CPU threads follow the machine's load (gan.threads): only where the thread count cannot change
-        # the numbers, the hand-written float32 step
-        self.governor = ThreadGovernor.for_device(self.device, torch.get_num_threads()) if self.accel.hand else None
+        # the numbers, the hand-written float32 step; GAN_ADAPTIVE_THREADS=0 keeps the count fixed
+        governed = self.accel.hand and _env_switch("GAN_ADAPTIVE_THREADS") is not False
+        self.governor = ThreadGovernor.for_device(self.device, torch.get_num_threads()) if governed else None
         self.clustering = None  # a self-conditioned run's clusters of the training images (gan.clusters)
         if images is None:  # given images are trained on as they are (benchmarks, tests); else the config's split
             images, labels = load_train_split(config.train_split, config.data_dir or None)

@@ -61,11 +61,14 @@ def test_the_governor_waits_for_a_whole_window_and_keeps_between_one_and_its_max
 def test_the_governor_applies_only_where_it_can_measure_and_may_act(monkeypatch):
     assert ThreadGovernor.for_device(torch.device("cuda"), 2) is None
     assert ThreadGovernor.for_device(torch.device("cpu"), 1) is None
-    monkeypatch.setenv("GAN_ADAPTIVE_THREADS", "0")
-    assert ThreadGovernor.for_device(torch.device("cpu"), 2) is None
-    monkeypatch.delenv("GAN_ADAPTIVE_THREADS")
     governor = ThreadGovernor.for_device(torch.device("cpu"), 2)
     assert (governor is not None) == (machine_cores() is not None)  # Linux, all of /proc/stat's cores usable
+    images = torch.zeros(64, 28, 28, dtype=torch.uint8)
+    report = preset("report-2019", train_images=64, batch_size=64, device="cpu")
+    assert (Trainer(report, images=images).governor is not None) == (governor is not None)
+    monkeypatch.setenv("GAN_ADAPTIVE_THREADS", "0")
+    assert Trainer(report, images=images).governor is None
+    monkeypatch.delenv("GAN_ADAPTIVE_THREADS")
     busy, total = machine_cpu_seconds()
     assert 0 <= busy <= total and process_cpu_seconds() > 0
     # only the hand-written step: convolutions' numbers depend on the thread count
