@@ -4,7 +4,7 @@
 
 For each load and each mode, in turn, one fresh process trains ``report-2019`` (batch 100, float32, the
 hand-written step, random images: a step's cost does not depend on the pixels) through ``Trainer.train_epoch``,
-as the CLI and the dashboard do (the governor acts at each flush), for ``--seconds`` after one second of warm-up,
+as the CLI and the dashboard do (the governor is asked after every step), for ``--seconds`` after one second of warm-up,
 and prints its images/s and the share of that time it ran with fewer threads than it started with. The modes:
 
 - ``fixed 2``, ``fixed 1``: ``GAN_ADAPTIVE_THREADS=0`` with ``torch.set_num_threads`` 2 and 1 (on this 2-core

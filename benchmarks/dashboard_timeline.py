@@ -7,7 +7,8 @@ usage: PYTHONPATH=. python benchmarks/dashboard_timeline.py --tabs 3 [--epochs 5
 What to read in it: where the browser's bursts fall against the training's steps (a rerun of the page at a
 snapshot, tabs following a job that starts, the first drawing of the live view) and whether the step keeps
 moving under them. The summary gives the training window (first step to last, from run.json, which is rewritten
-about once a second, so +-1 s) and the browser's CPU inside it. One run is one sample: this VM drifts.
+about once a second, so +-1 s) and the browser's CPU inside it, then the job's images/s in each second of its training
+time, from the store's flush windows (a stall shows there to the window). One run is one sample: this VM drifts.
 """
 from __future__ import annotations
 
@@ -22,7 +23,28 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_dashboard as bd  # noqa: E402
+import numpy as np  # noqa: E402
 from playwright.sync_api._generated import Browser  # noqa: E402
+
+from gan.store import RunStore  # noqa: E402
+
+
+def rate_by_second(runs_dir: Path, batch_size: int = 100) -> list[float]:
+    """The job's images/s in each second of its training time (snapshots left out), from the store's step log:
+    each row carries the images/s of its flush window (50 steps or 1 s), so a run of equal rates is one window.
+    It shows what a burst costs the training where run.json's step (rewritten about once a second) cannot."""
+    (info,) = RunStore(runs_dir).list()
+    rates = RunStore(runs_dir).open(info["id"]).steps()["images_per_s"]
+    edges = np.flatnonzero(np.r_[True, rates[1:] != rates[:-1], True])
+    seconds = np.zeros(int(sum((b - a) * batch_size / rates[a] for a, b in zip(edges[:-1], edges[1:]))) + 2)
+    t = 0.0
+    for a, b in zip(edges[:-1], edges[1:]):  # each window's images, spread evenly over its time
+        start, length, rate = t, (b - a) * batch_size / rates[a], rates[a]
+        while t < start + length:
+            end = min(start + length, np.floor(t) + 1)
+            seconds[int(t)] += rate * (end - t)
+            t = end
+    return [float(v) for v in seconds[: int(np.ceil(t))]]
 
 
 def main() -> None:
@@ -87,6 +109,7 @@ def main() -> None:
     Browser.new_page = logged_page
     with tempfile.TemporaryDirectory() as tmp:
         result = bd.dashboard(args.epochs, Path(tmp) / "runs", args.tabs, args.open)
+        by_second = rate_by_second(Path(tmp) / "runs")
 
     events = sorted(marks)
     previous = None
@@ -107,6 +130,8 @@ def main() -> None:
     last = next(s for s in samples if s[3] and s[3] >= total)
     print(f"SUMMARY {args.tabs} tab(s), opened {args.open}: {result.images_per_s:,.0f} images/s, training window "
           f"{last[0] - first[0]:.2f} s, browser CPU in it {last[1] - first[1]:.2f} s, in the whole run {result.browser_cpu_s:.2f} s")
+    print("the job's images/s in each second of its training (the last one partial): "
+          + " ".join(f"{v / 1000:.1f}k" for v in by_second))
 
 
 if __name__ == "__main__":

@@ -6,10 +6,15 @@ view, a second job) keeps one of two cores busy, each region waits for a thread 
 ``report-2019`` on two cores beside a process busy all the time trained at 5,510 images/s with two threads and
 15,585 with one, while alone two threads are 1.26x faster than one (``python benchmarks/adaptive_threads.py``).
 
-``ThreadGovernor`` measures, every ``window_s`` of training, how many cores the rest of the machine used (the
-machine's busy time from ``/proc/stat`` less this process's CPU time) and asks for as many threads as there are
-cores it leaves (a core counts as taken when more than ``TAKEN`` of it was used), between 1 and the thread count the trainer started with. A change is made when two windows
-in a row agree, so one burst does not flip it. The trainer uses it only for the hand-written float32 step of the
+``ThreadGovernor`` measures, every ``window_s`` of training (the trainer asks after every step; between windows
+that is one clock read), how many cores the rest of the machine used (the machine's busy time from
+``/proc/stat`` less this process's CPU time) and asks for as many threads as there are cores it leaves (a core
+counts as taken when more than ``TAKEN`` of it was used), between 1 and the thread count the trainer started
+with. The two directions cost differently, so they are not decided alike: a thread comes off after one busy
+window (two threads beside a busy core crawl: in the dashboard, the page's redraw at the first evaluation left
+the training 21 steps in one second, 2,085 images/s, while the governor waited for a second window), and goes
+back only after ``rise_after`` quiet windows in a row (one thread alone costs about 13%), so a pause in the load
+does not flip it back. The trainer uses it only for the hand-written float32 step of the
 report's model, whose numbers do not depend on the thread count (``tests/test_threads.py`` trains with 1 and 2
 threads and compares the bits); convolutions do (``dcgan`` differs by 1e-5 after 6 steps), so other steps keep
 their thread count, and a run stays a function of its seed. Off Linux, in a container that sees fewer cores
@@ -65,15 +70,17 @@ def machine_cores() -> int | None:
 class ThreadGovernor:
     """How many threads torch should use now: as many as the cores the rest of the machine leaves, between 1 and
     ``max_threads``. ``update()`` is called from the training thread (between steps); it returns the
-    new count when it changes, else None."""
+    new count when it changes, else None: fewer threads after one window that finds a core taken, more after
+    ``rise_after`` windows in a row that agree on more."""
 
-    def __init__(self, max_threads: int, cores: int, *, window_s: float = 0.5, machine=machine_cpu_seconds,
-                 own=process_cpu_seconds, clock=time.monotonic):
-        self.max_threads, self.cores, self.window_s = max_threads, cores, window_s
+    def __init__(self, max_threads: int, cores: int, *, window_s: float = 0.25, rise_after: int = 2,
+                 machine=machine_cpu_seconds, own=process_cpu_seconds, clock=time.monotonic):
+        self.max_threads, self.cores, self.window_s, self.rise_after = max_threads, cores, window_s, rise_after
         self.machine, self.own, self.clock = machine, own, clock
         self.threads = max_threads
         self.others = 0.0  # cores the rest of the machine used in the last window
         self._wanted = max_threads
+        self._agreeing = 0  # windows in a row that wanted ``_wanted``
         self._mark = None
 
     @classmethod
@@ -106,8 +113,9 @@ class ThreadGovernor:
         self.others = max(0.0, (machine[0] - busy0) - (own - own0)) / (now - then)
         taken = max(0, math.ceil(self.others - TAKEN))  # cores the rest of the machine keeps busy
         wanted = min(self.max_threads, max(1, self.cores - taken))
-        agreed, self._wanted = wanted == self._wanted, wanted
-        if agreed and wanted != self.threads:
+        self._agreeing = self._agreeing + 1 if wanted == self._wanted else 1
+        self._wanted = wanted
+        if wanted < self.threads or (wanted > self.threads and self._agreeing >= self.rise_after):
             self.threads = wanted
             return wanted
         return None

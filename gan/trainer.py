@@ -254,6 +254,8 @@ class Trainer:
             labels = self.labels.index_select(0, index) if self.labels is not None else None
             pending.append(self.train_step(real, labels, update_g=(self.step + 1) % self.config.d_steps == 0))
             self.batch, self.step = self.batch + 1, self.step + 1
+            if self.governor is not None and (threads := self.governor.update()) is not None:
+                torch.set_num_threads(threads)  # from the training thread, between steps
             if len(pending) >= self.log_every or clock.elapsed() >= self.log_seconds:
                 self.flush(pending, clock)
                 clock = _Clock()
@@ -368,8 +370,6 @@ class Trainer:
             for i, v in enumerate(values)
         ]
         pending.clear()
-        if self.governor is not None and (threads := self.governor.update()) is not None:
-            torch.set_num_threads(threads)  # from the training thread, between steps
         self.fire("on_log", rows=rows)
         if self.callbacks["on_preview"] and time.perf_counter() - self._last_preview >= self.preview_seconds:
             # a live look at the fixed noise between snapshots, for listeners that want one
