@@ -29,19 +29,22 @@ from playwright.sync_api._generated import Browser  # noqa: E402
 from gan.store import RunStore  # noqa: E402
 
 
-def rate_by_second(runs_dir: Path, batch_size: int = 100) -> list[float]:
+def rate_by_second(runs_dir: Path) -> list[float]:
     """The job's images/s in each second of its training time (snapshots left out), from the store's step log:
     each row carries the images/s of its flush window (50 steps or 1 s), so a run of equal rates is one window.
     It shows what a burst costs the training where run.json's step (rewritten about once a second) cannot."""
     (info,) = RunStore(runs_dir).list()
-    rates = RunStore(runs_dir).open(info["id"]).steps()["images_per_s"]
+    run = RunStore(runs_dir).open(info["id"])
+    rates = run.steps()["images_per_s"]
     edges = np.flatnonzero(np.r_[True, rates[1:] != rates[:-1], True])
-    seconds = np.zeros(int(sum((b - a) * batch_size / rates[a] for a, b in zip(edges[:-1], edges[1:]))) + 2)
+    starts, rates = edges[:-1], rates[edges[:-1]]
+    lengths = (edges[1:] - starts) * run.config().batch_size / rates  # each window's seconds
+    seconds = np.zeros(int(lengths.sum()) + 2)
     t = 0.0
-    for a, b in zip(edges[:-1], edges[1:]):  # each window's images, spread evenly over its time
-        start, length, rate = t, (b - a) * batch_size / rates[a], rates[a]
-        while t < start + length:
-            end = min(start + length, np.floor(t) + 1)
+    for length, rate in zip(lengths, rates):  # each window's images, spread evenly over its time
+        end_of_window = t + length
+        while t < end_of_window:
+            end = min(end_of_window, np.floor(t) + 1)
             seconds[int(t)] += rate * (end - t)
             t = end
     return [float(v) for v in seconds[: int(np.ceil(t))]]
