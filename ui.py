@@ -432,16 +432,20 @@ _PAYLOADS: dict[int, tuple[go.Figure, dict]] = {}  # the newest payloads by figu
 _PAYLOADS_LOCK = threading.Lock()
 
 
+def live_json(fig: go.Figure) -> str:
+    """A figure as the live components draw it: its JSON (frames included), in Streamlit's chart style."""
+    figure = fig.to_plotly_json()
+    figure["layout"]["template"] = LIVE_TEMPLATE
+    return plotly.io.to_json(figure, validate=False)
+
+
 def live_chart_data(fig: go.Figure) -> dict:
     """What the live chart component is sent: the figure as JSON, in Streamlit's chart style."""
     with _PAYLOADS_LOCK:
         kept = _PAYLOADS.get(id(fig))
         if kept is not None and kept[0] is fig:
             return kept[1]
-    figure = fig.to_plotly_json()
-    figure["layout"]["template"] = LIVE_TEMPLATE
-    data = {"figure": plotly.io.to_json(figure, validate=False), "config": {"displaylogo": False},
-            "plotly": plotly_chunk()}
+    data = {"figure": live_json(fig), "config": {"displaylogo": False}, "plotly": plotly_chunk()}
     with _PAYLOADS_LOCK:
         _PAYLOADS[id(fig)] = (fig, data)  # the figure is kept with it, so its id is not reused meanwhile
         while len(_PAYLOADS) > 16:
@@ -567,17 +571,48 @@ def live_state(run: Run, runner: JobRunner) -> LiveState:
     return LiveState(run, info, own, progress, status, config, columns, run.events(), step, steps_total, text)
 
 
-def quality_version(run: Run, events: list[dict]) -> tuple:
-    """What the Train page's quality section shows: the evaluated and the snapshot epochs, and the alarms."""
-    return (tuple(run.evaluation_epochs()), tuple(run.discriminator_epochs()),
-            sum(event["kind"] == "alarm" for event in events))
+def quality_version(run: Run, events: list[dict], *, charts: bool = True) -> tuple:
+    """What the Train page's quality section shows: the evaluated and the snapshot epochs (unless ``charts`` is
+    False: the live panel draws those charts), and the alarms."""
+    alarms = sum(event["kind"] == "alarm" for event in events)
+    if not charts:
+        return (alarms,)
+    return tuple(run.evaluation_epochs()), tuple(run.discriminator_epochs()), alarms
 
 
 def live_version(state: LiveState) -> str:
-    """Everything the page draws around the live panel: when it changes, the panel asks for a rerun."""
+    """Everything the page draws around the live panel: when it changes, the panel asks for a rerun. The
+    quality charts are not in it: the panel draws them from its payload (``quality_panel``), so a new
+    evaluation or snapshot costs no page rerun while the job trains."""
     return json.dumps([state.status, state.progress.status if state.progress is not None else None,
-                       quality_version(state.run, state.events), len(state.events), "wasserstein" in state.columns,
-                       state.config is not None])
+                       len(state.events), "wasserstein" in state.columns, state.config is not None])
+
+
+def _quality_panel(key: tuple) -> tuple[str, str]:
+    run_path, evaluated, snapshots = key
+    run, figures, caption = Run(Path(run_path)), {}, ""
+    if evaluated:
+        evaluations = run.evaluations()
+        figures["quality"] = live_json(quality_figure(evaluations))
+        figures["histogram"] = live_json(histogram_figure(evaluations[evaluated[-1]], evaluated[-1]))
+    if snapshots:
+        fig = discriminator_figure(run.discriminator_outputs())
+        figures["discriminator"] = live_json(fig)
+        caption = discriminator_caption(fig)
+    charts = ", ".join(f"{json.dumps(name)}: {text}" for name, text in figures.items())
+    quality_id = json.dumps([evaluated, snapshots])
+    return quality_id, f'{{"id": {json.dumps(quality_id)}, "figures": {{{charts}}}, "caption": {json.dumps(caption)}}}'
+
+
+_quality_panels = _Shared(_quality_panel, max_entries=16)
+
+
+def quality_panel(run: Run) -> tuple[str, str] | None:
+    """The quality section's charts as the live panel draws them (the metric curves, the newest class histogram,
+    D's outputs with its slider): (their id: the epochs they show, a JSON object of the id, the figures and D's
+    caption), built once per new evaluation or snapshot for every tab. None: nothing evaluated or snapshotted yet."""
+    key = (str(run.path), tuple(run.evaluation_epochs()), tuple(run.discriminator_epochs()))
+    return _quality_panels(key) if key[1] or key[2] else None
 
 
 def live_route_served() -> bool:
@@ -590,11 +625,13 @@ def live_route_served() -> bool:
     return getattr(dashboard, "LIVE_ROUTE", None) is not None
 
 
-def live_payload(state: LiveState, *, have_figures: str = "", have_grid: str = "", version: str | None = None) -> bytes:
+def live_payload(state: LiveState, *, have_figures: str = "", have_grid: str = "", have_quality: str = "",
+                 version: str | None = None) -> bytes:
     """The live panel's data as JSON: the version, the progress line, the curve figures (unless the browser has
-    this generation of them) and the grid (unless it has this one). The figures' JSON is the same text every
-    tab is sent (``live_chart_data``): it is spliced in, not parsed and encoded again. ``version``: the
-    ``live_version`` already read for this state (None: read it)."""
+    this generation of them), the grid (unless it has this one) and the quality charts (unless it has these:
+    ``quality_panel``'s id). The figures' JSON is the same text every tab is sent (``live_chart_data``): it is
+    spliced in, not parsed and encoded again. ``version``: the ``live_version`` already read for this state
+    (None: read it)."""
     version = live_version(state) if version is None else version
     head = {"version": version, "status": state.status, "text": state.text, "fraction": state.fraction}
     parts = [json.dumps(head)[:-1]]
@@ -614,6 +651,9 @@ def live_payload(state: LiveState, *, have_figures: str = "", have_grid: str = "
                 parts.append(", " + json.dumps({"grid": {
                     "key": key, "width": 2 * width, "caption": grid_caption(epoch),
                     "src": "data:image/png;base64," + base64.b64encode(png).decode()}})[1:-1])
+        quality = quality_panel(state.run)
+        if quality is not None and quality[0] != have_quality:
+            parts.append(f', "quality": {quality[1]}')
     return ("".join(parts) + "}").encode()
 
 
@@ -626,7 +666,8 @@ def live_response(run_id: str, query: dict) -> tuple[int, bytes]:
         state = live_state(runner.store.open(run_id), runner)
     except (KeyError, OSError, ValueError) as exc:
         return 404, json.dumps({"error": str(exc)}).encode()
-    return 200, live_payload(state, have_figures=str(query.get("figures", "")), have_grid=str(query.get("grid", "")))
+    return 200, live_payload(state, have_figures=str(query.get("figures", "")), have_grid=str(query.get("grid", "")),
+                             have_quality=str(query.get("quality", "")))
 
 
 _LIVE_PANEL_JS = _PLOTLY_JS + """
@@ -636,6 +677,37 @@ const make = (parent, tag, className) => {
   parent.appendChild(element);
   return element;
 };
+
+// each figure of ``figures`` (name: figure) drawn in place, in its own chart of ``parent``; ``wide``: the one that
+// takes the whole row
+const drawCharts = (parent, figures, wide, config, chunk) => plotly(chunk).then((Plotly) =>
+  Promise.all(Object.entries(figures).map(([name, figure]) => {
+    let chart = parent.querySelector(`div.gan-live-chart[data-name="${name}"]`);
+    if (!chart) {
+      chart = make(parent, "div", "gan-live-chart");
+      chart.dataset.name = name;
+      if (name === wide) chart.style.gridColumn = "1 / -1";
+    }
+    figure.layout.width = chart.clientWidth || undefined;  // the column's width, read at each drawing
+    return Plotly.react(chart, {...figure, config});  // frames too (D's slider)
+  })));
+
+const drawQuality = (s) => {
+  const quality = s.qualityPending;
+  if (!quality) return Promise.resolve();
+  s.qualityPending = null;
+  return drawCharts(s.qualityCharts, quality.figures, "discriminator", s.data.config, s.data.plotly).then(() => {
+    s.qualityCaption.textContent = quality.caption;
+    s.quality.style.minHeight = "";
+  }).catch((error) => { s.qualityCaption.textContent = `The quality charts could not be drawn: ${error}`; });
+};
+
+// the quality charts, if their place is on screen once what is above it has been drawn (only then is their place
+// known): drawn now, else when scrolled to
+const showQuality = (s) => (s.drawing || Promise.resolve()).then(() => {
+  const place = s.quality.getBoundingClientRect();
+  if (s.qualityPending && place.bottom > 0 && place.top < window.innerHeight) return drawQuality(s);
+});
 
 export default function ({ parentElement, data, setTriggerValue }) {
   const s = parentElement.__live || (parentElement.__live = {failures: 0});
@@ -651,6 +723,13 @@ export default function ({ parentElement, data, setTriggerValue }) {
     s.img = make(figure, "img", "gan-live-grid");
     s.img.alt = "fixed-noise grid";
     s.imgCaption = make(figure, "figcaption", "gan-live-caption");
+    // the quality charts: drawn when their place is on screen (an evaluation below the fold costs the browser
+    // nothing until the user scrolls to it), then redrawn at each new evaluation or snapshot
+    s.quality = make(s.root, "div", "gan-live-quality");
+    s.qualityCharts = make(s.quality, "div", "gan-live-charts");
+    s.qualityCaption = make(s.quality, "div", "gan-live-caption");
+    s.observer = new IntersectionObserver((entries) => entries[entries.length - 1].isIntersecting && showQuality(s));
+    s.observer.observe(s.quality);
   }
   s.caption.innerHTML = data.caption;
   const stop = () => clearTimeout(s.timer);
@@ -661,30 +740,28 @@ export default function ({ parentElement, data, setTriggerValue }) {
     const drawn = [];
     if (state.figures) {
       s.figuresId = state.figures_id;
-      drawn.push(plotly(data.plotly).then((Plotly) => Promise.all(Object.entries(state.figures).map(([name, figure]) => {
-        let chart = s.charts.querySelector(`div.gan-live-chart[data-name="${name}"]`);
-        if (!chart) {
-          chart = make(s.charts, "div", "gan-live-chart");
-          chart.dataset.name = name;
-          if (name === "wasserstein") chart.style.gridColumn = "1 / -1";
-        }
-        figure.layout.width = chart.clientWidth || undefined;
-        return Plotly.react(chart, figure.data, figure.layout, data.config);
-      }))));
+      drawn.push(drawCharts(s.charts, state.figures, "wasserstein", data.config, data.plotly));
+    }
+    if (state.quality && state.quality.id !== s.qualityId) {
+      s.qualityId = state.quality.id;
+      s.qualityPending = state.quality;
+      s.quality.style.minHeight = "48rem";  // its place, until it is drawn
     }
     if (state.grid) {
       s.gridKey = state.grid.key;
       s.img.src = state.grid.src;
       s.img.style.width = `${state.grid.width}px`;
       s.imgCaption.textContent = state.grid.caption;
+      drawn.push(s.img.decode().catch(() => null));  // its height is known once decoded
     }
-    return Promise.all(drawn);
+    s.drawing = Promise.all(drawn);
+    return showQuality(s);
   };
   const poll = async () => {
     stop();
     if (document.visibilityState !== "visible") return;  // shown again: visibilitychange polls at once
     s.asked = Date.now();
-    const query = new URLSearchParams({figures: s.figuresId || "", grid: s.gridKey || ""});
+    const query = new URLSearchParams({figures: s.figuresId || "", grid: s.gridKey || "", quality: s.qualityId || ""});
     try {
       const response = await fetch(`${data.url}?${query}`, {cache: "no-store"});
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
@@ -723,6 +800,7 @@ _LIVE_PANEL_CSS = """
 .gan-live-caption { font-size: 0.875rem; color: rgba(49, 51, 63, 0.6); margin: 0.5rem 0; }
 .gan-live-figure { margin: 0; }
 .gan-live-grid { image-rendering: pixelated; max-width: 100%; }
+.gan-live-quality { margin-top: 1rem; }
 """
 _live_panel_component = st.components.v2.component("gan_dashboard_live_panel", js=_LIVE_PANEL_JS, css=_LIVE_PANEL_CSS,
                                                    isolate_styles=False)  # Plotly styles the page's DOM
@@ -1055,9 +1133,13 @@ def discriminator_chart(run: Run, *, key: str) -> None:
         return
     fig = _discriminator_figure(str(run.path), epochs)
     st.plotly_chart(fig, key=key, config={"displaylogo": False})
-    st.caption("The same 1,000 test digits and 1,000 fakes from fixed noise at every snapshot, judged by D in eval "
-               "mode. Drag the slider or press Play: as G improves, the two distributions close in on each other"
-               + (" around 0.5." if fig.layout.shapes else "."))
+    st.caption(discriminator_caption(fig))
+
+
+def discriminator_caption(fig: go.Figure) -> str:
+    return ("The same 1,000 test digits and 1,000 fakes from fixed noise at every snapshot, judged by D in eval "
+            "mode. Drag the slider or press Play: as G improves, the two distributions close in on each other"
+            + (" around 0.5." if fig.layout.shapes else "."))
 
 
 def show_alarms(events: list[dict]) -> None:

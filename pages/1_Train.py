@@ -69,15 +69,21 @@ def live_body(run_id: str, was_active: bool) -> None:
         st.rerun()  # the job ended: redraw the page once, without the refresh timer
     if state.own and (run_id, progress.status) != st.session_state.get("controls-for"):
         st.rerun()  # the buttons above this view show another status: redraw them once
-    if (run_id, ui.quality_version(state.run, state.events)) != st.session_state.get("quality-drawn"):
-        st.rerun()  # a new evaluation, snapshot or alarm: the page redraws the quality section once
+    # while a job trains (and the data route is served) the live panel draws the quality charts, else the page does
+    panel = config is not None and state.active and ui.live_route_served()
+    if st.session_state.get("quality-in-panel") is None:  # the page's own run: it draws the rest after this view
+        st.session_state["quality-in-panel"] = panel
+    elif panel != st.session_state["quality-in-panel"]:
+        st.rerun()  # the charts move between the panel and the page
+    elif (run_id, ui.quality_version(state.run, state.events, charts=not panel)) != st.session_state.get("quality-drawn"):
+        st.rerun()  # a new evaluation, snapshot or alarm the page draws: it redraws the quality section once
     if status == "failed":
         st.error(f"Training failed: {(progress.message if progress is not None else '') or info.get('message')}")
     if state.active and not state.own:
         st.caption(f"Trained by another process (pid {info.get('pid')}), watched live from the run store; "
                    "pause or stop it there.")
     interval = ui.refresh_interval(status, st.session_state.get("refresh", ui.REFRESH_S))
-    if config is not None and state.active and ui.live_route_served():
+    if panel:
         # drawn in place from /api/live by the panel, which asks for a rerun only when the page around it changes
         ui.live_panel(state, interval_s=interval, key="live-panel")
         return
@@ -101,11 +107,14 @@ def live_body(run_id: str, was_active: bool) -> None:
     ui.refresh_after(interval, key="live-refresh")
 
 
-def quality(run, events: list[dict]) -> None:
+def quality(run, events: list[dict], *, charts: bool) -> None:
     """Alarms and snapshot metrics. They change at snapshots only, so the page draws them, not the live view's
     fragment: a refresh does not send their charts again (nor the browser redraw them); the fragment asks for
-    one page rerun when they change."""
+    one page rerun when they change. While the live panel shows a training job it draws the charts itself
+    (``charts`` False): a new evaluation costs no page rerun in the job's first seconds."""
     ui.show_alarms(events)
+    if not charts:
+        return
     evaluations = run.evaluations()
     if evaluations:
         c1, c2 = st.columns(2)
@@ -162,8 +171,10 @@ with live:
         st.session_state["controls-for"] = (run_id, progress.status if progress is not None else None)
         watched = store.open(run_id)
         events = watched.events()
-        st.session_state["quality-drawn"] = (run_id, ui.quality_version(watched, events))  # before the fragment compares
+        st.session_state["quality-in-panel"] = None  # the live view says whether it draws the quality charts
         st.fragment(live_body)(run_id, was_active)
-        quality(watched, events)
+        in_panel = st.session_state["quality-in-panel"]
+        st.session_state["quality-drawn"] = (run_id, ui.quality_version(watched, events, charts=not in_panel))
+        quality(watched, events, charts=not in_panel)
         if not was_active:  # no live view polling: notice a run that starts elsewhere
             ui.follow_runs(live_ids, interval_s=ui.REFRESH_S, key="follow")

@@ -171,8 +171,20 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     assert page.evaluate("window.lossChart.layout.xaxis.range") == [0, 0.05]
     first_grid = grid_src(page)
     wait_for(lambda: grid_src(page) not in ("", first_grid), message="the grid to change")
-    # the quality section is drawn by the page, not by each refresh: it still shows each new evaluation
+    # while the job trains the live panel draws the quality section, from the data route, once it is on screen:
+    # below the fold it is not drawn (nor sent again: see the paused view below); scrolled to, it shows each
+    # new evaluation, without a rerun of the page
+    quality = page.locator(".gan-live-quality")
+    wait_for(lambda: quality.bounding_box() is not None and quality.bounding_box()["height"] > 100,
+             message="the quality section's place")
+    assert quality.bounding_box()["y"] > 1000 and page.evaluate(QUALITY_EPOCHS) == 0, "an off-screen chart was drawn"
+    quality.scroll_into_view_if_needed()
     wait_for(lambda: page.evaluate(QUALITY_EPOCHS) >= 2, message="the quality chart to show a second evaluation")
+    assert page.locator('.gan-live-quality .js-plotly-plot').count() == 3  # the metrics, the classes, D's outputs
+    reruns, shown = frames["sent"], page.evaluate(QUALITY_EPOCHS)
+    wait_for(lambda: page.evaluate(QUALITY_EPOCHS) > shown, message="the quality chart to show a new evaluation")
+    assert frames["sent"] == reruns, "a new evaluation came by a rerun of the page"
+    page.evaluate("window.scrollTo(0, 0)")
     shoot(page, "train")
 
     # a second tab shows the same live job, and closing it does not stop training

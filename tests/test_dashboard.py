@@ -490,3 +490,26 @@ def test_the_train_page_has_the_browser_load_the_live_charts_plotly_before_a_job
     at = app("pages/1_Train.py")
     (prefetch,) = [c for c in at.get("bidi_component") if "plotly-prefetch" in str(c.proto.id)]
     assert json.loads(prefetch.proto.json) == {"plotly": ui.plotly_chunk()}  # no figure: load, draw nothing
+
+
+def test_while_a_job_trains_the_live_panel_draws_the_quality_charts_and_the_page_once_it_ends(monkeypatch):
+    import sys
+    import types
+
+    import ui
+
+    monkeypatch.setitem(sys.modules, "dashboard", types.SimpleNamespace(LIVE_ROUTE=object()))  # as `streamlit run` serves it
+    at, run_id = start_a_long_tiny_job()
+    runner, run = ui.get_runner(), RunStore().open(run_id)
+    wait_for(lambda: len(run.discriminator_epochs()) >= 2, TIMEOUT, "two snapshots")
+    at.run()
+    (panel,) = [c for c in at.get("bidi_component") if "live-panel" in str(c.proto.id)]
+    quality = json.loads(json.loads(panel.proto.json)["state"])["quality"]
+    assert [frame["name"] for frame in quality["figures"]["discriminator"]["frames"]][:2] == ["0", "5"]
+    assert not [c for c in at.get("plotly_chart") if "train-discriminator" in str(c.proto.id)]  # not twice
+
+    at.button(key="stop").click().run()
+    wait_for(lambda: runner.progress(run_id).status == "stopped", TIMEOUT, "the job to stop")
+    at.run()
+    assert not [c for c in at.get("bidi_component") if "live-panel" in str(c.proto.id)]
+    assert [c for c in at.get("plotly_chart") if "train-discriminator" in str(c.proto.id)]

@@ -181,8 +181,33 @@ def test_the_live_version_changes_with_what_the_page_draws_around_the_panel(run)
     run.add_event(5, "resume", {"lr_d": 5e-4})  # a mark on the curves: the page redraws
     marked = ui.live_version(ui.live_state(run, runner))
     assert marked != version
-    (run.path / "snapshots" / "epoch-0002-discriminator.json").unlink()  # the snapshots the page shows changed
+    (run.path / "snapshots" / "epoch-0002-discriminator.json").unlink()  # a snapshot: the panel draws it, no rerun
+    assert ui.live_version(ui.live_state(run, runner)) == marked
+    run.add_event(6, "alarm", {"name": "collapse", "message": "m", "advice": "a"})  # the page draws the alarms
     assert ui.live_version(ui.live_state(run, runner)) != marked
+
+
+def test_the_live_payload_sends_the_quality_charts_once_per_new_evaluation_or_snapshot(tiny_config):
+    run = RunStore().create(tiny_config.replace(epochs=2, snapshot_epochs=(0, 1, 2), eval_samples=200))
+    execute(run)
+    state = ui.live_state(run, _Runner(RunStore()))
+    first = json.loads(ui.live_payload(state))["quality"]
+    assert set(first["figures"]) == {"quality", "histogram", "discriminator"} and "0.5" in first["caption"]
+    assert [frame["name"] for frame in first["figures"]["discriminator"]["frames"]] == ["0", "1", "2"]  # the slider's
+    assert first["figures"]["quality"]["layout"]["template"] == json.loads(json.dumps(ui.LIVE_TEMPLATE))
+    assert len(first["figures"]["quality"]["data"][0]["x"]) == 3  # the evaluated epochs
+    assert "quality" not in json.loads(ui.live_payload(state, have_quality=first["id"]))  # the browser has these
+    (run.path / "snapshots" / "epoch-0002-discriminator.json").unlink()
+    again = json.loads(ui.live_payload(state, have_quality=first["id"]))["quality"]
+    assert again["id"] != first["id"] and len(again["figures"]["discriminator"]["frames"]) == 2
+
+
+def test_the_quality_charts_are_built_once_for_every_tab(run, monkeypatch):
+    built = []
+    figure = ui.discriminator_figure
+    monkeypatch.setattr(ui, "discriminator_figure", lambda outputs: built.append(1) or figure(outputs))
+    state = ui.live_state(run, _Runner(RunStore()))
+    assert ui.live_payload(state) == ui.live_payload(state) and len(built) == 1
 
 
 def test_the_live_route_answers_only_for_runs_of_the_store(run, monkeypatch):
