@@ -580,11 +580,19 @@ def quality_version(run: Run, events: list[dict], *, charts: bool = True) -> tup
     return tuple(run.evaluation_epochs()), tuple(run.discriminator_epochs()), alarms
 
 
+def page_status(status: str | None) -> str | None:
+    """A job's status as the page around the live view draws it: "starting" (loading its data, building its
+    models) as "running". Pause works from the start (the job pauses before its first step), and the switch to
+    "running" comes just before the epoch-0 snapshot, so a page rerun for it would fall in the job's first seconds
+    of training; the panel's progress line shows the exact status, drawn in place."""
+    return "running" if status == "starting" else status
+
+
 def live_version(state: LiveState) -> str:
     """Everything the page draws around the live panel: when it changes, the panel asks for a rerun. The
     quality charts are not in it: the panel draws them from its payload (``quality_panel``), so a new
     evaluation or snapshot costs no page rerun while the job trains."""
-    return json.dumps([state.status, state.progress.status if state.progress is not None else None,
+    return json.dumps([page_status(state.status), page_status(state.progress.status if state.progress is not None else None),
                        len(state.events), "wasserstein" in state.columns, state.config is not None])
 
 

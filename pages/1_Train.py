@@ -56,8 +56,8 @@ def controls(run_id: str, progress) -> None:
     b1, b2, _ = st.columns([1, 1, 3])
     if progress.status == "paused":
         b1.button("▶ Resume", key="resume", type="primary", on_click=_resume, args=(run_id,))
-    else:  # queued/starting: nothing to pause yet
-        b1.button("⏸ Pause", key="pause", disabled=progress.status != "running", on_click=runner.pause, args=(run_id,))
+    else:  # queued: nothing to pause yet; starting: it pauses before its first step
+        b1.button("⏸ Pause", key="pause", disabled=ui.page_status(progress.status) != "running", on_click=runner.pause, args=(run_id,))
     b2.button("⏹ Stop", key="stop", help="Finish the current step, save a checkpoint, end the run.",
               on_click=runner.stop, args=(run_id,))
 
@@ -67,7 +67,7 @@ def live_body(run_id: str, was_active: bool) -> None:
     info, config, progress, status = state.info, state.config, state.progress, state.status
     if was_active and not state.active:
         st.rerun()  # the job ended: redraw the page once, without the refresh timer
-    if state.own and (run_id, progress.status) != st.session_state.get("controls-for"):
+    if state.own and (run_id, ui.page_status(progress.status)) != st.session_state.get("controls-for"):
         st.rerun()  # the buttons above this view show another status: redraw them once
     # while a job trains (and the data route is served) the live panel draws the quality charts, else the page does
     panel = config is not None and state.active and ui.live_route_served()
@@ -168,7 +168,7 @@ with live:
         progress = runner.progress(run_id) if own else None
         if progress is not None and progress.active:
             controls(run_id, progress)
-        st.session_state["controls-for"] = (run_id, progress.status if progress is not None else None)
+        st.session_state["controls-for"] = (run_id, ui.page_status(progress.status) if progress is not None else None)
         watched = store.open(run_id)
         events = watched.events()
         st.session_state["quality-in-panel"] = None  # the live view says whether it draws the quality charts

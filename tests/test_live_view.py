@@ -187,6 +187,17 @@ def test_the_live_version_changes_with_what_the_page_draws_around_the_panel(run)
     assert ui.live_version(ui.live_state(run, runner)) != marked
 
 
+def test_a_job_going_from_starting_to_running_costs_no_page_rerun(run):
+    import dataclasses
+
+    state = ui.live_state(run, _Runner(RunStore()))
+    progress = Progress(run_id=run.id, status="starting")
+    starting = dataclasses.replace(state, status="starting", progress=progress)
+    running = dataclasses.replace(state, status="running", progress=dataclasses.replace(progress, status="running"))
+    paused = dataclasses.replace(state, status="paused", progress=dataclasses.replace(progress, status="paused"))
+    assert ui.live_version(starting) == ui.live_version(running) != ui.live_version(paused)
+
+
 def test_the_live_payload_sends_the_quality_charts_once_per_new_evaluation_or_snapshot(tiny_config):
     run = RunStore().create(tiny_config.replace(epochs=2, snapshot_epochs=(0, 1, 2), eval_samples=200))
     execute(run)

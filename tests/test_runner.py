@@ -48,6 +48,19 @@ def test_pause_resume_stop(runner, tiny_config):
     assert run.events()[1]["detail"] == {"lr_d": 1e-4}
 
 
+def test_a_job_paused_while_it_starts_pauses_before_its_first_step(runner, tiny_config):
+    run_id = runner.start(tiny_config.replace(epochs=200))
+    assert runner.progress(run_id).status == "starting"  # the Train page offers Pause from here
+    runner.pause(run_id)
+    wait_for(lambda: runner.progress(run_id).status == "paused")
+    time.sleep(0.3)
+    assert runner.progress(run_id).step == 0 and runner.store.open(run_id).info()["status"] == "paused"
+    runner.resume(run_id)
+    wait_for(lambda: runner.progress(run_id).step > 0)
+    runner.stop(run_id)
+    assert runner.wait(run_id, timeout=30).status == "stopped"
+
+
 def test_resume_with_an_invalid_learning_rate_names_the_field(runner, tiny_config):
     run_id = runner.start(tiny_config.replace(epochs=200))
     runner.pause(run_id)
