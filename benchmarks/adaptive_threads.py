@@ -1,6 +1,6 @@
 """torch's threads following the machine's load (``gan.threads``) against a fixed thread count, beside other work.
 
-    python benchmarks/adaptive_threads.py [--loads alone bursts busy66 busy] [--rounds 2] [--seconds 6]
+    python benchmarks/adaptive_threads.py [--loads alone refresh bursts busy66 busy] [--modes ...] [--rounds 2] [--seconds 6]
 
 For each load and each mode, in turn, one fresh process trains ``report-2019`` (batch 100, float32, the
 hand-written step, random images: a step's cost does not depend on the pixels) through ``Trainer.train_epoch``,
@@ -9,11 +9,15 @@ and prints its images/s and the share of that time it ran with fewer threads tha
 
 - ``fixed 2``, ``fixed 1``: ``GAN_ADAPTIVE_THREADS=0`` with ``torch.set_num_threads`` 2 and 1 (on this 2-core
   machine: the default, and the best a user could pick by hand under load);
-- ``adaptive``: the default, starting from torch's thread count.
+- ``adaptive``: the default, starting from torch's thread count;
+- ``w0.1 r2``, ``w0.25 r1``, ``w0.1 r1`` (only when named in ``--modes``): the governor with other settings, to
+  compare policies side by side (``w``: its window in seconds, ``r``: the quiet windows in a row before a thread
+  goes back; the default is ``w0.25 r2``).
 
 The loads, another process that is:
 
 - ``alone``: not there;
+- ``refresh``: busy 180 ms every 2 s (what one visible Train tab's refresh cost Chromium in session 23's trace);
 - ``bursts``: busy 50 ms, idle 75 ms (40% of a core in bursts: a browser tab redrawing a live view, or a few);
 - ``busy66``: busy 200 ms, idle 100 ms (two thirds of a core);
 - ``busy``: busy all the time (a second job, or a page that loads).
@@ -29,8 +33,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LOADS = {"alone": None, "bursts": (0.05, 0.075), "busy66": (0.2, 0.1), "busy": (1.0, 0.0)}
-MODES = {"fixed 2": ("0", 2), "fixed 1": ("0", 1), "adaptive": ("1", None)}
+LOADS = {"alone": None, "refresh": (0.18, 1.82), "bursts": (0.05, 0.075), "busy66": (0.2, 0.1), "busy": (1.0, 0.0)}
+MODES = {"fixed 2": ("0", 2, None), "fixed 1": ("0", 1, None), "adaptive": ("1", None, None),
+         # the governor with other settings (ThreadGovernor's keyword arguments), to compare policies
+         "w0.1 r2": ("1", None, {"window_s": 0.1, "rise_after": 2}),
+         "w0.25 r1": ("1", None, {"window_s": 0.25, "rise_after": 1}),
+         "w0.1 r1": ("1", None, {"window_s": 0.1, "rise_after": 1})}
 
 LOAD = """
 import sys, time
@@ -50,7 +58,7 @@ import gan  # noqa: F401  (first, as the CLI and the dashboard import it)
 import torch
 from gan.config import preset
 from gan.trainer import Trainer
-threads, load, seconds = {threads!r}, {load!r}, {seconds!r}
+threads, load, seconds, settings = {threads!r}, {load!r}, {seconds!r}, {settings!r}
 if threads:
     torch.set_num_threads(threads)
 config = preset("report-2019").replace(train_images=10000, epochs=10000, snapshot_epochs=(10000,))
@@ -64,6 +72,9 @@ def count(trainer, rows):  # time spent with fewer threads than at the start, fl
         fewer += now - last[0]
     last[0] = now
 trainer.add_callback("on_log", count)
+if trainer.governor is not None and settings:
+    for name, value in settings.items():
+        setattr(trainer.governor, name, value)
 if trainer.governor is not None:
     trainer.governor.start()
 start = time.perf_counter()
@@ -82,9 +93,10 @@ print((trainer.step - step) * 100 / elapsed, fewer / elapsed)
 
 
 def measure(mode: str, load: str, seconds: float) -> tuple[float, float]:
-    switch, threads = MODES[mode]
+    switch, threads, settings = MODES[mode]
     env = {**os.environ, "GAN_ADAPTIVE_THREADS": switch}
-    code = CHILD.format(root=str(ROOT), threads=threads, load=LOADS[load], seconds=seconds, code=LOAD)
+    code = CHILD.format(root=str(ROOT), threads=threads, load=LOADS[load], seconds=seconds, code=LOAD,
+                       settings=settings)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(out.stderr)
@@ -95,7 +107,7 @@ def measure(mode: str, load: str, seconds: float) -> tuple[float, float]:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--loads", nargs="+", default=list(LOADS), choices=list(LOADS))
-    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--modes", nargs="+", default=["fixed 2", "fixed 1", "adaptive"], choices=list(MODES))
     parser.add_argument("--rounds", type=int, default=2, help="every mode and load once per round, in turn")
     parser.add_argument("--seconds", type=float, default=6.0)
     args = parser.parse_args()
