@@ -18,6 +18,7 @@ The loads, another process that is:
 
 - ``alone``: not there;
 - ``refresh``: busy 180 ms every 2 s (what one visible Train tab's refresh cost Chromium in session 23's trace);
+- ``refresh3``: busy 150 ms, idle 520 ms (three visible Train tabs refreshing in turn, each every 2 s);
 - ``bursts``: busy 50 ms, idle 75 ms (40% of a core in bursts: a browser tab redrawing a live view, or a few);
 - ``busy66``: busy 200 ms, idle 100 ms (two thirds of a core);
 - ``busy``: busy all the time (a second job, or a page that loads).
@@ -33,7 +34,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LOADS = {"alone": None, "refresh": (0.18, 1.82), "bursts": (0.05, 0.075), "busy66": (0.2, 0.1), "busy": (1.0, 0.0)}
+LOADS = {"alone": None, "refresh": (0.18, 1.82), "refresh3": (0.15, 0.52), "bursts": (0.05, 0.075), "busy66": (0.2, 0.1), "busy": (1.0, 0.0)}
 MODES = {"fixed 2": ("0", 2, None), "fixed 1": ("0", 1, None), "adaptive": ("1", None, None),
          # the governor with other settings (ThreadGovernor's keyword arguments), to compare policies
          "w0.1 r2": ("1", None, {"window_s": 0.1, "rise_after": 2}),
