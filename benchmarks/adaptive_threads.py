@@ -10,6 +10,8 @@ and prints its images/s and the share of that time it ran with fewer threads tha
 - ``fixed 2``, ``fixed 1``: ``GAN_ADAPTIVE_THREADS=0`` with ``torch.set_num_threads`` 2 and 1 (on this 2-core
   machine: the default, and the best a user could pick by hand under load);
 - ``adaptive``: the default, starting from torch's thread count;
+- ``eager`` (only when named in ``--modes``): the governor's policy before session 26, a thread off after any busy
+  window whatever the training's speed in it;
 - ``w0.1 r2``, ``w0.25 r1``, ``w0.1 r1`` (only when named in ``--modes``): the governor with other settings, to
   compare policies side by side (``w``: its window in seconds, ``r``: the quiet windows in a row before a thread
   goes back; the default is ``w0.25 r2``).
@@ -19,6 +21,7 @@ The loads, another process that is:
 - ``alone``: not there;
 - ``refresh``: busy 180 ms every 2 s (what one visible Train tab's refresh cost Chromium in session 23's trace);
 - ``refresh3``: busy 150 ms, idle 520 ms (three visible Train tabs refreshing in turn, each every 2 s);
+- ``refresh3a``: busy 450 ms, idle 1.55 s (the same three tabs refreshing at the same moment, one after the other);
 - ``bursts``: busy 50 ms, idle 75 ms (40% of a core in bursts: a browser tab redrawing a live view, or a few);
 - ``busy66``: busy 200 ms, idle 100 ms (two thirds of a core);
 - ``busy``: busy all the time (a second job, or a page that loads).
@@ -34,9 +37,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LOADS = {"alone": None, "refresh": (0.18, 1.82), "refresh3": (0.15, 0.52), "bursts": (0.05, 0.075), "busy66": (0.2, 0.1), "busy": (1.0, 0.0)}
+LOADS = {"alone": None, "refresh": (0.18, 1.82), "refresh3": (0.15, 0.52), "refresh3a": (0.45, 1.55), "bursts": (0.05, 0.075), "busy66": (0.2, 0.1), "busy": (1.0, 0.0)}
 MODES = {"fixed 2": ("0", 2, None), "fixed 1": ("0", 1, None), "adaptive": ("1", None, None),
          # the governor with other settings (ThreadGovernor's keyword arguments), to compare policies
+         # before session 26: a busy window takes a thread off whatever the training's speed in it
+         "eager": ("1", None, {"measured": False}),
          "w0.1 r2": ("1", None, {"window_s": 0.1, "rise_after": 2}),
          "w0.25 r1": ("1", None, {"window_s": 0.25, "rise_after": 1}),
          "w0.1 r1": ("1", None, {"window_s": 0.1, "rise_after": 1})}

@@ -17,6 +17,15 @@ import os
 # images/s), and alone as fast (benchmarks/omp_spin.py). An idle process still sleeps within about 40 ms. A value the user
 # set is kept; torch imported before gan keeps libgomp's default.
 os.environ.setdefault("GOMP_SPINCOUNT", "3000000")
+# The thread governor (gan/threads.py) changes torch's thread count during a run, and a run must stay a function
+# of its seed. Intel MKL's matrix products split their work by thread count and, by default, round differently
+# with one thread than with two (on an Intel Xeon with AVX-512, report-2019's D forward, 200x784 by 784x128,
+# differed by 5e-5); MKL's strict conditional numerical reproducibility gives the same bits at any thread count,
+# for about 2% of the hand-written step's speed (47,386 against 46,305 images/s, benchmarks/bench_train.py, three
+# runs each). MKL reads it at its first call, so torch imported and used before gan keeps MKL's default: the
+# governor checks the bits itself and stays off where they differ. Not set where the governor is switched off.
+if os.environ.get("GAN_ADAPTIVE_THREADS", "").strip().lower() not in ("0", "false", "no", "off"):
+    os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 from gan.config import PRESETS, ConfigError, TrainConfig, preset  # noqa: E402
 

@@ -14,7 +14,16 @@ with. The two directions cost differently, so they are not decided alike: a thre
 window (two threads beside a busy core crawl: in the dashboard, the page's redraw at the first evaluation left
 the training 21 steps in one second, 2,085 images/s, while the governor waited for a second window), and goes
 back only after ``rise_after`` quiet windows in a row (one thread alone costs about 13%), so a pause in the load
-does not flip it back. The trainer uses it only for the hand-written float32 step of the
+does not flip it back. Whether two threads crawl beside a busy core depends on the machine and on the load: on
+the AMD EPYC VMs this project measured on they did (5,510 images/s against 15,585 with one), while on an Intel
+Xeon VM (sessions 26 and 27) two threads beside three Train tabs' short redraw bursts kept 87% of their speed
+alone and one thread alone has 77%, so taking a thread off at every burst cost 12% there (``refresh3`` in the
+benchmark: 39,187 images/s against 44,082 keeping two). So a busy window takes a thread off only when the load
+lasts (its moving average over about a second is ``SUSTAINED`` of a core or more), or when the training crawled
+in it (slower than ``CRAWL`` of what the same thread count trains at in quiet windows, a moving average the
+governor keeps per thread count), or before any quiet window has been measured; a short burst beside which the
+training keeps going leaves the threads as they are. The
+trainer uses it only for the hand-written float32 step of the
 report's model, whose numbers do not depend on the thread count (``tests/test_threads.py`` trains with 1 and 2
 threads and compares the bits); convolutions do (``dcgan`` differs by 1e-5 after 6 steps), so other steps keep
 their thread count, and a run stays a function of its seed. Off Linux, in a container that sees fewer cores
@@ -24,6 +33,7 @@ the trainer also leaves it alone with ``GAN_ADAPTIVE_THREADS=0``.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -34,6 +44,10 @@ TICK = 1.0 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
 # what it asks for while it competes with our threads (a process busy 2/3 of the time beside two training threads
 # measured about 0.4 core), and one thread was as fast as two beside a process busy 40% of the time
 TAKEN = 0.25
+LEARN = 0.25  # the weight of a new quiet window in its thread count's rate (an exponential moving average)
+LOAD_WEIGHT = 0.2  # the weight of a new window in the load's moving average (about a second of 0.25 s windows)
+SUSTAINED = 0.4  # cores of load, on average, from which fewer threads pay even when the training does not crawl
+CRAWL = 0.5  # a window slower than this share of the quiet rate: the threads crawl, fewer at once
 
 
 def machine_cpu_seconds() -> tuple[float, float] | None:
@@ -67,20 +81,56 @@ def machine_cores() -> int | None:
     return listed if listed == usable and listed > 0 else None
 
 
+# (rows, inner, columns) of matrix products the report's step makes at batch 100 (D's forward on 200 images, the
+# gradient of G's output layer's input, G's output layer, D's first weight gradient), and two odd sizes
+PROBES = ((200, 784, 128), (100, 784, 128), (100, 128, 784), (128, 200, 784), (64, 100, 128), (77, 300, 33))
+
+
+@functools.lru_cache(maxsize=None)
+def same_bits_across_threads(threads: int) -> bool:
+    """Whether torch's matrix products give the same bits with one thread and with ``threads`` in this process
+    (``F.linear`` with a bias, and ``mm`` of transposed operands, as the hand-written step forms them). Intel MKL
+    does only in its strict reproducible mode (``MKL_CBWR``, which ``gan`` sets before torch's first product); a
+    check of a few shapes, about 20 ms once per process and thread count, not a proof for every shape."""
+    import torch
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(0)
+    cases = [(torch.randn(m, k, generator=g), torch.randn(n, k, generator=g), torch.randn(n, generator=g))
+             for m, k, n in PROBES]
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for count in (1, threads):
+            torch.set_num_threads(count)
+            results.append([out for x, w, b in cases
+                            for out in (F.linear(x, w, b), F.linear(x, w).t().mm(x), F.linear(x, w).mm(w))])
+    finally:
+        torch.set_num_threads(before)
+    return all(torch.equal(a, b) for a, b in zip(*results))
+
+
 class ThreadGovernor:
     """How many threads torch should use now: as many as the cores the rest of the machine leaves, between 1 and
     ``max_threads``. ``update()`` is called from the training thread (between steps); it returns the
     new count when it changes, else None: fewer threads after one window that finds a core taken, more after
-    ``rise_after`` windows in a row that agree on more."""
+    ``rise_after`` windows in a row that agree on more. ``measured``: a busy window takes threads off only when
+    the training was slower in it than the fewer threads are with the machine to themselves (False: whenever a
+    core is taken, the policy before session 26)."""
 
     def __init__(self, max_threads: int, cores: int, *, window_s: float = 0.25, rise_after: int = 2,
-                 machine=machine_cpu_seconds, own=process_cpu_seconds, clock=time.monotonic):
+                 measured: bool = True, machine=machine_cpu_seconds, own=process_cpu_seconds, clock=time.monotonic):
         self.max_threads, self.cores, self.window_s, self.rise_after = max_threads, cores, window_s, rise_after
+        self.measured = measured
         self.machine, self.own, self.clock = machine, own, clock
         self.threads = max_threads
         self.others = 0.0  # cores the rest of the machine used in the last window
+        self.rate = 0.0  # steps per second in the last window
+        self.load = 0.0  # cores the rest of the machine used, a moving average over the windows
+        self.quiet: dict[int, float] = {}  # steps per second in quiet windows, by thread count (moving averages)
         self._wanted = max_threads
         self._agreeing = 0  # windows in a row that wanted ``_wanted``
+        self._steps = 0  # since the window began
         self._mark = None
 
     @classmethod
@@ -89,7 +139,7 @@ class ThreadGovernor:
         if device.type != "cpu" or threads < 2:
             return None
         cores = machine_cores()
-        if cores is None or machine_cpu_seconds() is None:
+        if cores is None or machine_cpu_seconds() is None or not same_bits_across_threads(threads):
             return None
         return cls(threads, cores)
 
@@ -97,11 +147,21 @@ class ThreadGovernor:
         """Begin a window now (at the start of training, and after a pause: idle time is no measure)."""
         machine = self.machine()
         self._mark = None if machine is None else (self.clock(), machine, self.own())
+        self._steps = 0
 
-    def update(self) -> int | None:
+    def _worth_fewer(self) -> bool:
+        """Whether a window that found a core taken should take threads off: the load has lasted (its moving
+        average over about a second is ``SUSTAINED`` of a core or more), or the training crawled in it (below
+        ``CRAWL`` of its quiet rate), or there is no quiet rate yet to tell."""
+        full = self.quiet.get(self.threads)
+        return full is None or self.load >= SUSTAINED or self.rate < CRAWL * full
+
+    def update(self, steps: int = 1) -> int | None:
+        """After ``steps`` training steps (the trainer calls it after each): the new thread count, or None."""
         if self._mark is None:
             self.start()
             return None
+        self._steps += steps
         now = self.clock()
         if now - self._mark[0] < self.window_s:
             return None
@@ -109,10 +169,17 @@ class ThreadGovernor:
         if machine is None:
             return None
         (then, (busy0, _), own0) = self._mark
-        self._mark = (now, machine, own)
+        self._mark, steps, self._steps = (now, machine, own), self._steps, 0
         self.others = max(0.0, (machine[0] - busy0) - (own - own0)) / (now - then)
+        self.rate = steps / (now - then)
         taken = max(0, math.ceil(self.others - TAKEN))  # cores the rest of the machine keeps busy
         wanted = min(self.max_threads, max(1, self.cores - taken))
+        if taken == 0:  # what this thread count trains at with the machine to itself
+            known = self.quiet.get(self.threads)
+            self.quiet[self.threads] = self.rate if known is None else known + LEARN * (self.rate - known)
+        self.load += LOAD_WEIGHT * (self.others - self.load)
+        if wanted < self.threads and self.measured and not self._worth_fewer():
+            wanted = self.threads  # a burst, not a load, and no crawl: these threads stay
         self._agreeing = self._agreeing + 1 if wanted == self._wanted else 1
         self._wanted = wanted
         if wanted < self.threads or (wanted > self.threads and self._agreeing >= self.rise_after):

@@ -1,10 +1,14 @@
 """torch's CPU threads that follow the machine's load (gan.threads): the policy, and that it changes no bit."""
 
+import os
+
 import pytest
 import torch
+import torch.nn.functional as F
 
 from gan.config import preset
-from gan.threads import TAKEN, ThreadGovernor, machine_cores, machine_cpu_seconds, process_cpu_seconds
+from gan.threads import (CRAWL, LEARN, SUSTAINED, TAKEN, ThreadGovernor, machine_cores, machine_cpu_seconds,
+                         process_cpu_seconds, same_bits_across_threads)
 from gan.trainer import Trainer
 
 
@@ -24,19 +28,68 @@ class Machine:
                               clock=lambda: self.now)
 
 
-def test_the_governor_takes_a_thread_off_after_one_busy_window_and_gives_it_back_after_two_quiet_ones():
+def test_the_governor_takes_a_thread_off_after_one_window_that_crawled_and_gives_it_back_after_two_quiet_ones():
     m = Machine()
     g = m.governor()
     assert g.update() is None  # the first call only starts a window
     answers = []
-    for others in (0.05, 0.9, 0.05, 0.9, 0.9, 0.6, 0.4, 0.1, 0.1, 0.0):
+    # (cores the rest of the machine used, steps in the window): 100 steps a window with two threads alone, 30
+    # when they crawl beside a busy core, 80 with one thread
+    for others, steps in ((0.05, 100), (0.9, 30), (0.05, 80), (0.9, 80), (0.9, 80), (0.6, 80), (0.4, 80), (0.1, 80),
+                          (0.1, 80), (0.0, 100)):
         m.window(others)
-        answers.append(g.update())
-        assert g.others == pytest.approx(others)
-    # a busy window takes a thread off at once (two threads beside a busy core crawl); one quiet window between
-    # busy ones gives nothing back, two do; 0.4 of a core is a core taken, 0.1 is not
+        answers.append(g.update(steps))
+        assert g.others == pytest.approx(others) and g.rate == pytest.approx(4 * steps)
+    # a busy window in which the training crawled takes a thread off at once; one quiet window between busy ones
+    # gives nothing back, two do; 0.4 of a core is a core taken, 0.1 is not
     assert answers == [None, 1, None, None, None, None, None, None, 2, None]
     assert g.threads == 2
+    assert g.quiet == {2: pytest.approx(400), 1: pytest.approx(320)}
+
+
+def test_a_burst_takes_no_thread_off_unless_the_training_crawls_in_it_or_the_load_lasts():
+    m = Machine()
+    g = m.governor()
+    g.start()
+    m.window(0.9)
+    assert g.update(100) == 1  # before any quiet window there is nothing to compare with: off at once
+    for _ in range(2):
+        m.window(0.0)
+        answer = g.update(80)
+    assert answer == 2
+    for steps in (100, 60, 100, 100, 100, 100, 100, 100):  # quiet: a moving average of the rate, LEARN the newest's weight
+        m.window(0.0)
+        g.update(steps)
+    assert g.quiet == {1: pytest.approx(320), 2: pytest.approx(400 - 40 * (1 - LEARN) ** 6)}
+    assert g.load == pytest.approx(0.2 * 0.9 * 0.8 ** 10)  # LOAD_WEIGHT 0.2: the busy window, then ten quiet ones
+    full = g.quiet[2]
+    # a burst: a core taken for one window, the training above CRAWL of its quiet rate in it: both threads stay
+    m.window(0.9)
+    assert g.update(CRAWL * full / 4 + 1) is None and g.threads == 2
+    m.window(0.0)
+    g.update(100)
+    # the training crawled: off at once
+    m.window(0.9)
+    assert g.update(CRAWL * full / 4 - 1) == 1
+    for _ in range(2):
+        m.window(0.0)
+        g.update(80)
+    assert g.threads == 2
+    # a load that lasts, without a crawl: off once its moving average reaches SUSTAINED of a core
+    answers = []
+    while len(answers) < 8 and g.threads == 2:
+        m.window(0.6)
+        answers.append(g.update(90))
+    assert answers == [None, None, None, 1] and g.load >= SUSTAINED
+    # the policy before session 26: any window that finds a core taken takes a thread off
+    m = Machine()
+    eager = ThreadGovernor(2, 2, measured=False, machine=lambda: (m.busy, 2 * m.now), own=lambda: m.mine,
+                           clock=lambda: m.now)
+    eager.start()
+    m.window(0.0)
+    eager.update(100)
+    m.window(0.9)
+    assert eager.update(100) == 1
 
 
 def test_the_governor_waits_for_a_whole_window_and_keeps_between_one_and_its_maximum():
@@ -63,7 +116,8 @@ def test_the_governor_applies_only_where_it_can_measure_and_may_act(monkeypatch)
     assert ThreadGovernor.for_device(torch.device("cuda"), 2) is None
     assert ThreadGovernor.for_device(torch.device("cpu"), 1) is None
     governor = ThreadGovernor.for_device(torch.device("cpu"), 2)
-    assert (governor is not None) == (machine_cores() is not None)  # Linux, all of /proc/stat's cores usable
+    # Linux, all of /proc/stat's cores usable, and matrix products whose bits do not depend on the thread count
+    assert (governor is not None) == (machine_cores() is not None and same_bits_across_threads(2))
     images = torch.zeros(64, 28, 28, dtype=torch.uint8)
     report = preset("report-2019", train_images=64, batch_size=64, device="cpu")
     assert (Trainer(report, images=images).governor is not None) == (governor is not None)
@@ -75,6 +129,31 @@ def test_the_governor_applies_only_where_it_can_measure_and_may_act(monkeypatch)
     # only the hand-written step: convolutions' numbers depend on the thread count
     assert Trainer(preset("dcgan", train_images=64, device="cpu"), images=torch.zeros(64, 28, 28, dtype=torch.uint8)
                    ).governor is None
+
+
+def test_matrix_products_give_the_same_bits_at_any_thread_count_in_a_process_that_imported_gan_first():
+    # gan sets MKL's strict reproducible mode before torch's first product (conftest imports gan first); without
+    # it, an Intel Xeon's MKL gives report-2019's D forward different bits with one thread and with two
+    if torch.backends.mkl.is_available():
+        assert os.environ.get("MKL_CBWR") == "AUTO,STRICT"
+        assert same_bits_across_threads(2)
+
+
+def test_the_governor_stays_off_where_the_thread_count_changes_the_bits(monkeypatch):
+    linear = F.linear
+
+    def rounding_by_threads(x, w, b=None):  # an imitation of a BLAS whose rounding follows the thread count
+        return linear(x, w, b) + (torch.get_num_threads() - 1) * 1e-6
+
+    torch.set_num_threads(2)
+    same_bits_across_threads.cache_clear()
+    monkeypatch.setattr(F, "linear", rounding_by_threads)
+    try:
+        assert not same_bits_across_threads(2)
+        assert ThreadGovernor.for_device(torch.device("cpu"), 2) is None
+        assert torch.get_num_threads() == 2  # the check leaves the count as it found it
+    finally:
+        same_bits_across_threads.cache_clear()
 
 
 def _trained(config, images, governor_script=None):
