@@ -24,8 +24,9 @@ in it (slower than ``CRAWL`` of what the same thread count trains at in quiet wi
 governor keeps per thread count), or before any quiet window has been measured; a short burst beside which the
 training keeps going leaves the threads as they are. The
 trainer uses it only for the hand-written float32 step of the
-report's model, whose numbers do not depend on the thread count (``tests/test_threads.py`` trains with 1 and 2
-threads and compares the bits); convolutions do (``dcgan`` differs by 1e-5 after 6 steps), so other steps keep
+report's model, whose numbers do not depend on the thread count where the matrix products' do (Intel MKL's in
+its strict reproducible mode, which ``gan`` sets; ``for_device`` checks it and gives no governor otherwise;
+``tests/test_threads.py`` trains with 1 and 2 threads and compares the bits); convolutions do (``dcgan`` differs by 1e-5 after 6 steps), so other steps keep
 their thread count, and a run stays a function of its seed. Off Linux, in a container that sees fewer cores
 than ``/proc/stat`` lists, or on a GPU, the thread count stays as it is;
 the trainer also leaves it alone with ``GAN_ADAPTIVE_THREADS=0``.
