@@ -14,8 +14,8 @@ import os
 # spins this many times before it sleeps (libgomp's default 300,000, about 3 ms). Ten times that keeps the
 # intra-op threads awake between a step's parallel regions when the cores are shared (a browser drawing the
 # live view): beside a process busy in 50 ms bursts, report-2019 trained 20% faster (36,954 against 30,921
-# images/s), and alone as fast (benchmarks/omp_spin.py). An idle process still sleeps within about 40 ms. A value the user
-# set is kept; torch imported before gan keeps libgomp's default.
+# images/s), and alone as fast (benchmarks/omp_spin.py). An idle process still sleeps within about 40 ms.
+# A value the user set is kept; torch imported before gan keeps libgomp's default.
 os.environ.setdefault("GOMP_SPINCOUNT", "3000000")
 # The thread governor (gan/threads.py) changes torch's thread count during a run, and a run must stay a function
 # of its seed. Intel MKL's matrix products split their work by thread count and, by default, round differently
@@ -24,10 +24,10 @@ os.environ.setdefault("GOMP_SPINCOUNT", "3000000")
 # for about 2% of the hand-written step's speed (47,386 against 46,305 images/s, benchmarks/bench_train.py, three
 # runs each). MKL reads it at its first call, so torch imported and used before gan keeps MKL's default: the
 # governor checks the bits itself and stays off where they differ. Not set where the governor is switched off.
-if os.environ.get("GAN_ADAPTIVE_THREADS", "").strip().lower() not in ("0", "false", "no", "off"):
-    os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+from gan.config import PRESETS, ConfigError, TrainConfig, env_switch, preset  # noqa: E402  (no torch)
 
-from gan.config import PRESETS, ConfigError, TrainConfig, preset  # noqa: E402
+if env_switch("GAN_ADAPTIVE_THREADS") is not False:
+    os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 _LAZY = {"JobRunner": "gan.runner", "Progress": "gan.runner", "execute": "gan.runner", "Run": "gan.store",
          "RunStore": "gan.store", "Trainer": "gan.trainer", "TrainControl": "gan.trainer"}

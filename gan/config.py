@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -363,3 +364,9 @@ def preset(name: str, **overrides) -> TrainConfig:
     if name not in PRESETS:
         raise ConfigError({"preset": f"preset must be one of {', '.join(sorted(PRESETS))}, got {name!r}"})
     return TrainConfig(**{**PRESETS[name], **overrides}).validate()
+
+
+def env_switch(name: str) -> bool | None:
+    """``name`` set to on (1/true/yes/on) or off (0/false/no/off); None when unset or anything else."""
+    value = os.environ.get(name, "").strip().lower()
+    return True if value in ("1", "true", "yes", "on") else False if value in ("0", "false", "no", "off") else None

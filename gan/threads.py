@@ -26,10 +26,10 @@ training keeps going leaves the threads as they are. The
 trainer uses it only for the hand-written float32 step of the
 report's model, whose numbers do not depend on the thread count where the matrix products' do (Intel MKL's in
 its strict reproducible mode, which ``gan`` sets; ``for_device`` checks it and gives no governor otherwise;
-``tests/test_threads.py`` trains with 1 and 2 threads and compares the bits); convolutions do (``dcgan`` differs by 1e-5 after 6 steps), so other steps keep
-their thread count, and a run stays a function of its seed. Off Linux, in a container that sees fewer cores
-than ``/proc/stat`` lists, or on a GPU, the thread count stays as it is;
-the trainer also leaves it alone with ``GAN_ADAPTIVE_THREADS=0``.
+``tests/test_threads.py`` trains with 1 and 2 threads and compares the bits); convolutions do (``dcgan`` differs
+by 1e-5 after 6 steps), so other steps keep their thread count, and a run stays a function of its seed. Off
+Linux, in a container that sees fewer cores than ``/proc/stat`` lists, or on a GPU, the thread count stays as it
+is; the trainer also leaves it alone with ``GAN_ADAPTIVE_THREADS=0``.
 """
 
 from __future__ import annotations
@@ -104,8 +104,11 @@ def same_bits_across_threads(threads: int) -> bool:
     try:
         for count in (1, threads):
             torch.set_num_threads(count)
-            results.append([out for x, w, b in cases
-                            for out in (F.linear(x, w, b), F.linear(x, w).t().mm(x), F.linear(x, w).mm(w))])
+            products = []
+            for x, w, b in cases:
+                y = F.linear(x, w, b)
+                products += [y, y.t().mm(x), y.mm(w)]
+            results.append(products)
     finally:
         torch.set_num_threads(before)
     return all(torch.equal(a, b) for a, b in zip(*results))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import threading
 import time
 import warnings
@@ -21,7 +20,7 @@ import torch.nn.functional as F
 
 from gan import adam
 from gan.clusters import clusters, fit as fit_clusters
-from gan.config import TRAIN_SPLITS, TrainConfig
+from gan.config import TRAIN_SPLITS, TrainConfig, env_switch
 from gan.data import load_mnist, load_train_split, to_training_tensor
 from gan.ema import GeneratorAverage
 from gan.losses import LOSSES, gradient_penalty, mode_seeking, r1_penalty
@@ -120,7 +119,7 @@ class Trainer:
             enable_tf32()
         # torch's CPU threads follow the machine's load (gan.threads): only where the thread count cannot change
         # the numbers, the hand-written float32 step; GAN_ADAPTIVE_THREADS=0 keeps the count fixed
-        governed = self.accel.hand and _env_switch("GAN_ADAPTIVE_THREADS") is not False
+        governed = self.accel.hand and env_switch("GAN_ADAPTIVE_THREADS") is not False
         self.governor = ThreadGovernor.for_device(self.device, torch.get_num_threads()) if governed else None
         self.clustering = None  # a self-conditioned run's clusters of the training images (gan.clusters)
         if images is None:  # given images are trained on as they are (benchmarks, tests); else the config's split
@@ -512,12 +511,6 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
-def _env_switch(name: str) -> bool | None:
-    """``name`` set to on (1/true/yes/on) or off (0/false/no/off); None when unset or anything else."""
-    value = os.environ.get(name, "").strip().lower()
-    return True if value in ("1", "true", "yes", "on") else False if value in ("0", "false", "no", "off") else None
-
-
 def acceleration(config: TrainConfig, device: torch.device, *, graphs: bool | None = None, amp: bool | None = None,
                  channels_last: bool | None = None, hand: bool | None = None) -> Acceleration:
     """What the step uses on ``device``; ``None`` means the default, an explicit flag overrides it.
@@ -535,10 +528,10 @@ def acceleration(config: TrainConfig, device: torch.device, *, graphs: bool | No
     cuda, conv = device.type == "cuda", config.family == "dcgan"
     double_backward = LOSSES[config.loss].gradient_penalty or config.r1_gamma
     if graphs is None:
-        graphs = cuda and not double_backward and _env_switch("GAN_CUDA_GRAPHS") is not False
+        graphs = cuda and not double_backward and env_switch("GAN_CUDA_GRAPHS") is not False
     if amp is None:
         native = cuda or (device.type == "cpu" and cpu_has_native_bf16())
-        switch = _env_switch("GAN_AMP")
+        switch = env_switch("GAN_AMP")
         amp = native and switch is not False and (conv or switch is True)
     if channels_last is None:
         channels_last = conv and amp
@@ -546,7 +539,7 @@ def acceleration(config: TrainConfig, device: torch.device, *, graphs: bool | No
         what = f"loss {config.loss!r} has a gradient penalty" if LOSSES[config.loss].gradient_penalty else "r1_gamma is on"
         raise ValueError(f"{what} (a double backward); it cannot run as a CUDA graph")
     if hand is None:
-        hand = _env_switch("GAN_HAND_STEP") is not False
+        hand = env_switch("GAN_HAND_STEP") is not False
     hand = hand and device.type == "cpu" and not graphs and not amp and hand_step(config) is not None
     return Acceleration(bool(graphs), bool(amp), bool(channels_last), bool(hand))
 

@@ -57,7 +57,8 @@ def test_a_burst_takes_no_thread_off_unless_the_training_crawls_in_it_or_the_loa
         m.window(0.0)
         answer = g.update(80)
     assert answer == 2
-    for steps in (100, 60, 100, 100, 100, 100, 100, 100):  # quiet: a moving average of the rate, LEARN the newest's weight
+    # quiet windows: a moving average of the rate, LEARN the newest's weight
+    for steps in (100, 60, 100, 100, 100, 100, 100, 100):
         m.window(0.0)
         g.update(steps)
     assert g.quiet == {1: pytest.approx(320), 2: pytest.approx(400 - 40 * (1 - LEARN) ** 6)}
