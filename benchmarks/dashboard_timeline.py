@@ -8,7 +8,8 @@ What to read in it: where the browser's bursts fall against the training's steps
 snapshot, tabs following a job that starts, the first drawing of the live view) and whether the step keeps
 moving under them. The summary gives the training window (first step to last, from run.json, which is rewritten
 about once a second, so +-1 s) and the browser's CPU inside it, then the job's images/s in each second of its training
-time, from the store's flush windows (a stall shows there to the window). One run is one sample: this VM drifts.
+time, from the store's flush windows (a stall shows there to the window), and the slow windows among them with the
+time they lost. One run is one sample: this VM drifts.
 """
 from __future__ import annotations
 
@@ -48,6 +49,25 @@ def rate_by_second(runs_dir: Path) -> list[float]:
             seconds[int(t)] += rate * (end - t)
             t = end
     return [float(v) for v in seconds[: int(np.ceil(t))]]
+
+
+SLOW = 0.7
+
+
+def flush_windows(runs_dir: Path) -> str:
+    """The store's flush windows (50 steps or 1 s each) as one line: their median images/s, the tenth percentile,
+    and the windows below ``SLOW`` of the median (where a watching tab's refresh stalled the training: one step
+    took 60-180 ms in such windows, README "Watching is free", session 28) with the time they lost against it."""
+    (info,) = RunStore(runs_dir).list()
+    run = RunStore(runs_dir).open(info["id"])
+    rates = run.steps()["images_per_s"]
+    edges = np.flatnonzero(np.r_[True, rates[1:] != rates[:-1], True])
+    rates, steps = rates[edges[:-1]], np.diff(edges)
+    median, batch = float(np.median(rates)), run.config().batch_size
+    slow = rates < SLOW * median
+    lost = float(np.sum(steps[slow] * batch * (1 / rates[slow] - 1 / median)))
+    return (f"flush windows: {len(rates)}, median {median:,.0f} images/s, 10th percentile "
+            f"{np.percentile(rates, 10):,.0f}; {int(slow.sum())} below {SLOW:.0%} of it, {lost:.2f} s lost in them")
 
 
 def main() -> None:
@@ -113,6 +133,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         result = bd.dashboard(args.epochs, Path(tmp) / "runs", args.tabs, args.open)
         by_second = rate_by_second(Path(tmp) / "runs")
+        windows = flush_windows(Path(tmp) / "runs")
 
     events = sorted(marks)
     previous = None
@@ -135,6 +156,7 @@ def main() -> None:
           f"{last[0] - first[0]:.2f} s, browser CPU in it {last[1] - first[1]:.2f} s, in the whole run {result.browser_cpu_s:.2f} s")
     print("the job's images/s in each second of its training (the last one partial): "
           + " ".join(f"{v / 1000:.1f}k" for v in by_second))
+    print(windows)
 
 
 if __name__ == "__main__":
