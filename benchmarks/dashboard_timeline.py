@@ -30,16 +30,21 @@ from playwright.sync_api._generated import Browser  # noqa: E402
 from gan.store import RunStore  # noqa: E402
 
 
-def rate_by_second(runs_dir: Path) -> list[float]:
-    """The job's images/s in each second of its training time (snapshots left out), from the store's step log:
-    each row carries the images/s of its flush window (50 steps or 1 s), so a run of equal rates is one window.
-    It shows what a burst costs the training where run.json's step (rewritten about once a second) cannot."""
+def windows(runs_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The only run's flush windows (50 steps or 1 s each), from the store's step log: each row carries the
+    images/s of its window, so a run of equal rates is one window. (images/s, images) of each window."""
     (info,) = RunStore(runs_dir).list()
     run = RunStore(runs_dir).open(info["id"])
     rates = run.steps()["images_per_s"]
     edges = np.flatnonzero(np.r_[True, rates[1:] != rates[:-1], True])
-    starts, rates = edges[:-1], rates[edges[:-1]]
-    lengths = (edges[1:] - starts) * run.config().batch_size / rates  # each window's seconds
+    return rates[edges[:-1]], np.diff(edges) * run.config().batch_size
+
+
+def rate_by_second(runs_dir: Path) -> list[float]:
+    """The job's images/s in each second of its training time (snapshots left out), from its flush windows.
+    It shows what a burst costs the training where run.json's step (rewritten about once a second) cannot."""
+    rates, images = windows(runs_dir)
+    lengths = images / rates  # each window's seconds
     seconds = np.zeros(int(lengths.sum()) + 2)
     t = 0.0
     for length, rate in zip(lengths, rates):  # each window's images, spread evenly over its time
@@ -55,17 +60,13 @@ SLOW = 0.7
 
 
 def flush_windows(runs_dir: Path) -> str:
-    """The store's flush windows (50 steps or 1 s each) as one line: their median images/s, the tenth percentile,
+    """The flush windows as one line: their median images/s, the tenth percentile,
     and the windows below ``SLOW`` of the median (where a watching tab's refresh stalled the training: one step
     took 60-180 ms in such windows, README "Watching is free", session 28) with the time they lost against it."""
-    (info,) = RunStore(runs_dir).list()
-    run = RunStore(runs_dir).open(info["id"])
-    rates = run.steps()["images_per_s"]
-    edges = np.flatnonzero(np.r_[True, rates[1:] != rates[:-1], True])
-    rates, steps = rates[edges[:-1]], np.diff(edges)
-    median, batch = float(np.median(rates)), run.config().batch_size
+    rates, images = windows(runs_dir)
+    median = float(np.median(rates))
     slow = rates < SLOW * median
-    lost = float(np.sum(steps[slow] * batch * (1 / rates[slow] - 1 / median)))
+    lost = float(np.sum(images[slow] * (1 / rates[slow] - 1 / median)))
     return (f"flush windows: {len(rates)}, median {median:,.0f} images/s, 10th percentile "
             f"{np.percentile(rates, 10):,.0f}; {int(slow.sum())} below {SLOW:.0%} of it, {lost:.2f} s lost in them")
 
@@ -133,7 +134,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         result = bd.dashboard(args.epochs, Path(tmp) / "runs", args.tabs, args.open)
         by_second = rate_by_second(Path(tmp) / "runs")
-        windows = flush_windows(Path(tmp) / "runs")
+        slow_windows = flush_windows(Path(tmp) / "runs")
 
     events = sorted(marks)
     previous = None
@@ -156,7 +157,7 @@ def main() -> None:
           f"{last[0] - first[0]:.2f} s, browser CPU in it {last[1] - first[1]:.2f} s, in the whole run {result.browser_cpu_s:.2f} s")
     print("the job's images/s in each second of its training (the last one partial): "
           + " ".join(f"{v / 1000:.1f}k" for v in by_second))
-    print(windows)
+    print(slow_windows)
 
 
 if __name__ == "__main__":
