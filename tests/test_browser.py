@@ -111,7 +111,9 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     no_exception_box(page)
     shoot(page, "home")
 
-    # a tiny config: 1,000 training images, so an epoch is ten steps and snapshots come fast
+    # a tiny config: 1,000 training images, so that snapshots come fast; 1,000 epochs of batches of 16, so that
+    # the job outlasts the checks below (with 500 epochs of batches of 100 it was 76% and 98% done at the Pause
+    # click in two runs here, and in one CI run it had ended: Pause then has nothing to pause)
     # over this tab's websocket (rerun requests, the server's messages) and its fetches of the live data route
     frames = {"sent": 0, "received": 0, "fetched": 0, "answered": 0}
     received = []  # the server's messages themselves, and the live route's answers
@@ -141,6 +143,11 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     images_slider.focus()
     images_slider.press("Home")
     page.get_by_text("× 10 steps of 100 images").wait_for()
+    for label, key in (("epochs", "End"), ("batch size", "Home")):
+        slider = page.locator(f'input[type=range][aria-label="{label}"]')
+        slider.focus()
+        slider.press(key)
+    page.get_by_text("1000 epochs × 62 steps of 16 images").wait_for()
     # the live charts' Plotly is loaded while nothing trains, not in the first seconds of the job
     wait_for(lambda: page.evaluate("typeof window.Plotly") == "object", message="Plotly loaded before Start")
     # a tab already open on Train, with no run yet, follows the job another tab starts (without a reload)
