@@ -225,7 +225,8 @@ class Trainer:
 
     def _snapshot(self) -> None:
         """A snapshot and its evaluation with the thread count the trainer started with: convolutions (the
-        classifier's) depend on it, and the metrics of a run stay a function of its seed."""
+        classifier's) depend on it, and the metrics of a run stay a function of its seed. The governor's next
+        window begins after it, whatever the thread count: its time is no measure of the training's rate."""
         governed = self.governor is not None and self.governor.threads != self.governor.max_threads
         if governed:
             torch.set_num_threads(self.governor.max_threads)
@@ -234,6 +235,7 @@ class Trainer:
         finally:
             if governed:
                 torch.set_num_threads(self.governor.threads)
+            if self.governor is not None:
                 self.governor.start()
 
     def train_epoch(self) -> bool:

@@ -193,3 +193,21 @@ def test_training_while_the_threads_change_gives_the_same_bits_and_the_process_k
     # busy to the end: the run ends with one thread, the process gets its two back
     _, seen = _trained(config, images, governor_script=[0.9] * 30)
     assert 1 in seen["train"] and torch.get_num_threads() == 2
+
+
+def test_a_snapshot_is_no_measure_of_the_load(mnist_train):
+    """A window that holds a snapshot's time would be learned as a slow quiet rate (the machine is quiet while this
+    process evaluates), and a slower quiet rate makes the crawl rule blunter: each snapshot begins a new window."""
+    torch.set_num_threads(2)
+    config = preset("report-2019", epochs=3, train_images=1000, device="cpu", eval_samples=0, snapshot_epochs=(1, 2))
+
+    def quiet_rates(snapshot_seconds):
+        trainer = Trainer(config, images=mnist_train[0][:1000], log_every=2)
+        m = Machine()
+        trainer.governor = m.governor()
+        trainer.add_callback("on_log", lambda trainer, rows: m.window(0.0))  # 2 steps a quarter second, machine quiet
+        trainer.add_callback("on_snapshot", lambda trainer, epoch, images: m.window(0.0, seconds=snapshot_seconds))
+        assert trainer.run() == "finished"
+        return trainer.governor.quiet
+
+    assert quiet_rates(10.0) == quiet_rates(0.0) == {2: pytest.approx(8.0, rel=0.15)}  # 2 steps a window, give or take a step
