@@ -80,9 +80,9 @@ def main():
     base = rates[0]
     for variant, r in zip(args.variants, rates):
         ratios = [x / b for x, b in zip(r, base)]
+        low, middle, high = statistics.quantiles(ratios, n=4)
         print(f"{variant:32s} median {statistics.median(r):9,.0f} images/s (min {min(r):,.0f}, max {max(r):,.0f}); "
-              f"per-turn ratio to the first: median {statistics.median(ratios):.3f} "
-              f"(quartiles {statistics.quantiles(ratios, n=4)[0]:.3f}-{statistics.quantiles(ratios, n=4)[2]:.3f})")
+              f"per-turn ratio to the first: median {middle:.3f} (quartiles {low:.3f}-{high:.3f})")
 
 
 if __name__ == "__main__":
