@@ -213,6 +213,18 @@ def test_the_live_payload_sends_the_quality_charts_once_per_new_evaluation_or_sn
     assert again["id"] != first["id"] and len(again["figures"]["discriminator"]["frames"]) == 2
 
 
+def test_the_quality_charts_come_no_sooner_than_the_grid_above_them(tiny_config):
+    # at a snapshot the evaluation is stored before the grid (the evaluator is called first): a payload read
+    # between the two must not send the quality section, or it is drawn where the grid will push it from
+    run = RunStore().create(tiny_config.replace(epochs=1, snapshot_epochs=(0, 1), eval_samples=200))
+    execute(run)
+    for png in (run.path / "snapshots").glob("epoch-*.png"):
+        png.unlink()
+    assert run.evaluation_epochs() == [0, 1] and not run.snapshot_epochs()
+    payload = json.loads(ui.live_payload(ui.live_state(run, _Runner(RunStore()))))
+    assert "grid" not in payload and "quality" not in payload
+
+
 def test_the_quality_charts_are_built_once_for_every_tab(run, monkeypatch):
     built = []
     figure = ui.discriminator_figure
