@@ -267,9 +267,9 @@ def score_figure(columns: dict, *, loss: str, steps_per_epoch: int, events: list
     """Mean D(x) and D(G(z)): a probability with the 0.5 equilibrium line where the loss makes one."""
     curves = dict(steps_per_epoch=steps_per_epoch, events=events, max_points=max_points, revision=revision)
     if not LOSSES[loss].probability:
-        return go.Figure(_curves_spec(columns, ("d_real", "d_fake"), title="Critic's mean score on real and fake images",
+        return go.Figure(_curves_spec(columns, ("d_real", "d_fake"), title="Critic's mean score, real and fake",
                                       y_title="score", **curves))
-    spec = _curves_spec(columns, ("d_real", "d_fake"), title="Discriminator's probability that an image is real",
+    spec = _curves_spec(columns, ("d_real", "d_fake"), title="D's probability that an image is real",
                         y_title="probability", **curves)
     layout = spec["layout"]
     layout["shapes"].append(dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=0.5, y1=0.5,
