@@ -1055,8 +1055,12 @@ def quality_figure(evaluations: dict[int, dict]) -> go.Figure:
                                  hovertemplate=f"real digits: {real:.3g}<extra>{label}</extra>"))
     fig.update_layout(yaxis=dict(title="FID-MNIST", rangemode="tozero"),
                       yaxis2=dict(title="scores", overlaying="y", side="right", range=[0, 10.5]))
-    return _layout(fig, title="Sample quality by the MNIST classifier (dotted: real digits)", y_title="FID-MNIST",
-                   revision="quality", height=360)
+    # a title that fits half a column (the Train page draws this chart beside the class histogram), and the five
+    # legend entries at the foot of the figure, below the axis title: placed under the plot (the default), in half
+    # a column they took five rows, which shrank the plot until the first row covered "epoch"
+    _layout(fig, title="Sample quality (dotted: real digits)", y_title="FID-MNIST", revision="quality", height=440)
+    fig.update_layout(legend=dict(yref="container", y=0, yanchor="bottom"), margin=dict(b=140))
+    return fig
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -1074,11 +1078,14 @@ def histogram_figure(metrics: dict, epoch: int) -> go.Figure:
     """How often the classifier sees each digit among the samples; real data is about 10% each."""
     counts = np.asarray(metrics["class_histogram"], dtype=float)
     fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=100 * counts / counts.sum(), marker_color="#1f77b4"))
-    fig.add_hline(y=10, line_dash="dot", annotation_text="uniform: 10%")
-    fig.update_layout(xaxis_title="digit", yaxis_title="% of samples")
-    return _layout(fig, title=f"Digits the classifier sees at epoch {epoch} ({metrics['classes_covered']} classes, "
-                              f"entropy {metrics['label_entropy']:.2f} of 2.30)", y_title="% of samples",
-                   revision="histogram", height=360)
+    fig.add_hline(y=10, line_dash="dot", annotation_text="uniform: 10%", annotation_position="top left")
+    covered = metrics["classes_covered"]
+    _layout(fig, title=f"Digits the classifier sees, epoch {epoch}<br><sup>{covered} class{'es' * (covered != 1)}, "
+                       f"entropy {metrics['label_entropy']:.2f} of 2.30</sup>", y_title="% of samples",
+            revision="histogram", height=440)  # as tall as the quality chart beside it
+    # every digit named on its axis (the labels are digits: Plotly would make it a numeric axis ticked 0 and 5)
+    fig.update_layout(xaxis=dict(title=dict(text="digit"), type="category"), margin=dict(t=60))
+    return fig
 
 
 # -- inside the discriminator ------------------------------------------------------------------
@@ -1116,15 +1123,18 @@ def discriminator_figure(outputs: dict[int, dict]) -> go.Figure:
     animate = dict(mode="immediate", frame=dict(duration=400, redraw=True), transition=dict(duration=0))
     fig.update_layout(
         barmode="overlay", height=380, margin=dict(l=10, r=10, t=40, b=10), uirevision="discriminator",
-        title="Inside the discriminator: its outputs on real and fake images",
+        title="D's outputs on real and fake images",
         xaxis=dict(title="D's probability that the image is real" if kind == "probability" else "critic's score",
                    range=[edges[0], edges[-1]]),
         yaxis=dict(title="% of images", range=[0, max(max(b.y) for f in frames for b in f.data) * 1.05]),
-        legend=dict(orientation="h", y=-0.3),
-        sliders=[dict(active=len(frames) - 1, currentvalue=dict(prefix="epoch "), pad=dict(t=40), steps=[
+        # the legend above the plot, the Play button left of the slider below it (a legend below collided with both)
+        legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"),
+        sliders=[dict(active=len(frames) - 1, currentvalue=dict(prefix="epoch "), pad=dict(t=40), x=0.12, len=0.88,
+                      steps=[
             dict(label=f.name, method="animate", args=[[f.name], {**animate, "frame": dict(duration=0, redraw=True)}])
             for f in frames])],
-        updatemenus=[dict(type="buttons", showactive=False, x=0, y=-0.3, xanchor="right", buttons=[
+        updatemenus=[dict(type="buttons", showactive=False, x=0.1, y=0, xanchor="right", yanchor="top",
+                          pad=dict(t=75), buttons=[
             dict(label="▶ Play", method="animate", args=[None, {**animate, "fromcurrent": True}])])],
     )
     if kind == "probability":

@@ -395,6 +395,18 @@ def test_the_memorisation_check_states_the_measured_distance_of_real_test_digits
     assert "sit at 8.4 on average" in caption  # the README's figure for held-out digits, measured by the page
 
 
+def test_the_class_histogram_names_every_digit_on_a_digit_axis():
+    from ui import histogram_figure
+
+    counts = [0] * 8 + [30, 10]  # two classes seen
+    fig = histogram_figure({"class_histogram": counts, "classes_covered": 2, "label_entropy": 0.56}, 7)
+    # a category axis titled "digit": as numbers Plotly ticked only 0 and 5, and the layout's default title ("epoch",
+    # the curves' axis) had overwritten "digit"
+    assert fig.layout.xaxis.type == "category" and fig.layout.xaxis.title.text == "digit"
+    assert list(fig.data[0].x) == [str(d) for d in range(10)] and list(fig.data[0].y[-2:]) == [75, 25]
+    assert "epoch 7" in fig.layout.title.text and "2 classes, entropy 0.56" in fig.layout.title.text
+
+
 # -- inside the discriminator ---------------------------------------------------------------------
 def test_the_discriminator_figure_has_one_frame_per_snapshot_with_real_and_fake_and_the_half_line():
     from ui import discriminator_figure
