@@ -50,7 +50,7 @@ else:
         "`report-2019`); MNIST is built in, so there is nothing to download."
     )
     c1, c2, c3, c4 = st.columns(4)
-    c1.page_link("pages/1_Train.py", label="Start training (report-2019 ready)", icon="🏋️")
+    c1.page_link("pages/1_Train.py", label="Start training", icon="🏋️")
     c2.page_link("pages/2_Compare.py", label="Compare epochs", icon="🔍")
     c3.page_link("pages/3_Generate.py", label="Play with the noise", icon="🎛️")
     c4.page_link("pages/4_Runs.py", label="Manage runs", icon="🗂️")
