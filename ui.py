@@ -296,8 +296,8 @@ def overlay_figure(runs: list[tuple[str, dict, int]], metric: str) -> go.Figure:
         if data:
             traces += _curve_traces(_x_epochs(data, steps_per_epoch), data, metric, label=label,
                                     color=palette[i % len(palette)], band=False, group=label)
-    return go.Figure(dict(data=traces, layout=_layout_props(title=LABELS.get(metric, metric), y_title=metric,
-                                                           revision="overlay", height=380)))
+    label = LABELS.get(metric, metric)  # on the axis too: not the column's name
+    return go.Figure(dict(data=traces, layout=_layout_props(title=label, y_title=label, revision="overlay", height=380)))
 
 
 # -- the live view ------------------------------------------------------------------------------

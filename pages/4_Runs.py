@@ -79,7 +79,7 @@ with left:
         # unbounded boxes: a rate out of range is named by the fork's validation, not clamped silently
         lr_g = c3.number_input("lr (G)", value=parent_config.lr_g, step=1e-4, format="%.5f", key=f"fork-lr-g-{run_id}")
         lr_d = c4.number_input("lr (D)", value=parent_config.lr_d, step=1e-4, format="%.5f", key=f"fork-lr-d-{run_id}")
-        if st.button("⑂ Fork and train", key="runs-fork-go", type="primary"):
+        if st.button("Fork and train", icon=":material/call_split:", key="runs-fork-go", type="primary"):
             try:
                 child = runner.fork(run_id, epoch=epoch, epochs=int(total), lr_g=lr_g, lr_d=lr_d)
             except (ValueError, RuntimeError) as exc:  # ConfigError is a ValueError naming the field
