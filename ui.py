@@ -808,7 +808,8 @@ _LIVE_PANEL_CSS = """
 .gan-live-progress-text { font-size: 0.875rem; margin-bottom: 0.25rem; }
 .gan-live-progress-track { height: 0.5rem; border-radius: 0.25rem; background: #f0f2f6; overflow: hidden; }
 .gan-live-progress-bar { height: 100%; background: #ff4b4b; }
-.gan-live-charts { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; margin-top: 1rem; }
+/* two charts a row where each gets 280 px (their titles and legends fit), else one: a narrow window stacks them */
+.gan-live-charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(280px, 1fr)); gap: 1rem; margin-top: 1rem; }
 .gan-live-caption { font-size: 0.875rem; color: rgba(49, 51, 63, 0.6); margin: 0.5rem 0; }
 .gan-live-figure { margin: 0; }
 .gan-live-grid { image-rendering: pixelated; max-width: 100%; }

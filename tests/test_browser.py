@@ -194,10 +194,17 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     page.evaluate("window.scrollTo(0, 0)")
     shoot(page, "train")
 
-    # a second tab shows the same live job, and closing it does not stop training
+    # a second tab shows the same live job, and closing it does not stop training; its window is narrow, and the
+    # live curves stack (side by side, half of this column cut their titles and legends): one above the other
     second = page.context.new_page()
+    second.set_viewport_size({"width": 1000, "height": 1000})
     second.goto(f"{url}/Train")
     wait_for(lambda: "running" in progress_text(second), message="the job in a second tab")
+    curves = second.locator(".gan-live-panel > .gan-live-charts > .gan-live-chart")
+    wait_for(lambda: curves.count() >= 2, message="the curves in the narrow tab")
+    first_box, second_box = curves.nth(0).bounding_box(), curves.nth(1).bounding_box()
+    assert first_box["x"] == second_box["x"] and second_box["y"] >= first_box["y"] + first_box["height"], \
+        f"the curves did not stack in a narrow window: {first_box} {second_box}"
     second.close()
     step_before = step_text(page)
     wait_for(lambda: step_text(page) != step_before,
