@@ -53,13 +53,14 @@ def controls(run_id: str, progress) -> None:
                         help="New discriminator learning rate from the next step (marked on the curves).")
     if "control-error" in st.session_state:
         st.error(st.session_state.pop("control-error"))
-    b1, b2, _ = st.columns([1, 1, 3])
+    buttons = st.container(horizontal=True)  # each button as wide as its label (fixed columns cut them in a narrow window)
     if progress.status == "paused":
-        b1.button("▶ Resume", key="resume", type="primary", on_click=_resume, args=(run_id,))
+        buttons.button("▶ Resume", key="resume", type="primary", on_click=_resume, args=(run_id,))
     else:  # queued: nothing to pause yet; starting: it pauses before its first step
-        b1.button("⏸ Pause", key="pause", disabled=ui.page_status(progress.status) != "running", on_click=runner.pause, args=(run_id,))
-    b2.button("⏹ Stop", key="stop", help="Finish the current step, save a checkpoint, end the run.",
-              on_click=runner.stop, args=(run_id,))
+        buttons.button("⏸ Pause", key="pause", disabled=ui.page_status(progress.status) != "running",
+                       on_click=runner.pause, args=(run_id,))
+    buttons.button("⏹ Stop", key="stop", help="Finish the current step, save a checkpoint, end the run.",
+                   on_click=runner.stop, args=(run_id,))
 
 
 def live_body(run_id: str, was_active: bool) -> None:
