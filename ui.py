@@ -217,9 +217,9 @@ def _transparent(color: str | None) -> str:
     return f"rgba({r},{g},{b},0.15)"
 
 
-def _layout_props(*, title: str, y_title: str, revision: str, height: int = 320) -> dict:
+def _layout_props(*, title: str, y_title: str, revision: str, height: int = 320, x_title: str = "epoch") -> dict:
     return dict(title=dict(text=title), height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision=revision,
-                xaxis=dict(title=dict(text="epoch")), yaxis=dict(title=dict(text=y_title)),
+                xaxis=dict(title=dict(text=x_title)), yaxis=dict(title=dict(text=y_title)),
                 legend=dict(orientation="h", y=-0.25), hovermode="x unified")
 
 
@@ -297,7 +297,8 @@ def overlay_figure(runs: list[tuple[str, dict, int]], metric: str) -> go.Figure:
             traces += _curve_traces(_x_epochs(data, steps_per_epoch), data, metric, label=label,
                                     color=palette[i % len(palette)], band=False, group=label)
     label = LABELS.get(metric, metric)  # on the axis too: not the column's name
-    return go.Figure(dict(data=traces, layout=_layout_props(title=label, y_title=label, revision="overlay", height=380)))
+    return go.Figure(dict(data=traces, layout=_layout_props(title=label, y_title=label, revision="overlay",
+                                                           height=380)))
 
 
 # -- the live view ------------------------------------------------------------------------------
@@ -809,7 +810,9 @@ _LIVE_PANEL_CSS = """
 .gan-live-progress-track { height: 0.5rem; border-radius: 0.25rem; background: #f0f2f6; overflow: hidden; }
 .gan-live-progress-bar { height: 100%; background: #ff4b4b; }
 /* two charts a row where each gets 280 px (their titles and legends fit), else one: a narrow window stacks them */
-.gan-live-charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(280px, 1fr)); gap: 1rem; margin-top: 1rem; }
+.gan-live-charts {
+  display: grid; grid-template-columns: repeat(auto-fit, minmax(280px, 1fr)); gap: 1rem; margin-top: 1rem;
+}
 .gan-live-caption { font-size: 0.875rem; color: rgba(49, 51, 63, 0.6); margin: 0.5rem 0; }
 .gan-live-figure { margin: 0; }
 .gan-live-grid { image-rendering: pixelated; max-width: 100%; }
@@ -1083,9 +1086,9 @@ def histogram_figure(metrics: dict, epoch: int) -> go.Figure:
     covered = metrics["classes_covered"]
     _layout(fig, title=f"Digits the classifier sees, epoch {epoch}<br><sup>{covered} class{'es' * (covered != 1)}, "
                        f"entropy {metrics['label_entropy']:.2f} of 2.30</sup>", y_title="% of samples",
-            revision="histogram", height=440)  # as tall as the quality chart beside it
+            revision="histogram", height=440, x_title="digit")  # as tall as the quality chart beside it
     # every digit named on its axis (the labels are digits: Plotly would make it a numeric axis ticked 0 and 5)
-    fig.update_layout(xaxis=dict(title=dict(text="digit"), type="category"), margin=dict(t=60))
+    fig.update_layout(xaxis_type="category", margin=dict(t=60))
     return fig
 
 

@@ -53,7 +53,8 @@ def controls(run_id: str, progress) -> None:
                         help="New discriminator learning rate from the next step (marked on the curves).")
     if "control-error" in st.session_state:
         st.error(st.session_state.pop("control-error"))
-    buttons = st.container(horizontal=True)  # each button as wide as its label (fixed columns cut them in a narrow window)
+    # each button as wide as its label (fixed columns cut them in a narrow window)
+    buttons = st.container(horizontal=True)
     if progress.status == "paused":
         buttons.button("▶ Resume", key="resume", type="primary", on_click=_resume, args=(run_id,))
     else:  # queued: nothing to pause yet; starting: it pauses before its first step
