@@ -985,8 +985,14 @@ def config_form(base: TrainConfig, *, key: str) -> dict:
     for section, names in SECTIONS.items():
         with st.expander(section, expanded=section != "Advanced"):
             columns, drawn = st.columns(2), 0
+            # switches below the two columns, a row each: in half a column their labels were cut ("condit…")
+            switches = st.container()
             for name in names:
                 if shown is not None and name not in shown:
+                    continue
+                if field_kind(fields[name]) is bool:
+                    with switches:
+                        values[name] = _field_widget(fields[name], getattr(base, name), f"{key}-{name}")
                     continue
                 with columns[drawn % 2]:
                     values[name] = _field_widget(fields[name], getattr(base, name), f"{key}-{name}")
@@ -1058,7 +1064,10 @@ def quality_figure(evaluations: dict[int, dict]) -> go.Figure:
                                  line=dict(color=palette[name], dash="dot", width=1), legendgroup=name,
                                  hovertemplate=f"real digits: {real:.3g}<extra>{label}</extra>"))
     fig.update_layout(yaxis=dict(title="FID-MNIST", rangemode="tozero"),
-                      yaxis2=dict(title="scores", overlaying="y", side="right", range=[0, 10.5]))
+                      # the scores' own round ticks (Plotly's default for an overlaid axis follows FID's grid:
+                      # 2.16, 4.31, ...), with no grid of their own across FID's
+                      yaxis2=dict(title="scores", overlaying="y", side="right", range=[0, 10.5], tickmode="linear",
+                                  tick0=0, dtick=2, showgrid=False))
     # a title that fits half a column (the Train page draws this chart beside the class histogram), and the five
     # legend entries at the foot of the figure, below the axis title: placed under the plot (the default), in half
     # a column they took five rows, which shrank the plot until the first row covered "epoch"
@@ -1078,13 +1087,24 @@ def quality_figures(run: Run, evaluations: dict[int, dict]) -> tuple[go.Figure, 
     return _quality_figures(str(run.path), tuple(sorted(evaluations)), evaluations)
 
 
+def classes_text(covered: int) -> str:
+    return f"{covered} class{'es' * (covered != 1)}"
+
+
+def snapshot_caption(epoch: int, metrics: dict | None) -> str:
+    """A snapshot grid's caption: its epoch, and its FID and digit classes where it was evaluated."""
+    if metrics is None:
+        return f"epoch {epoch}"
+    return f"epoch {epoch} · FID {metrics['fid']:.0f} · {classes_text(metrics['classes_covered'])}"
+
+
 def histogram_figure(metrics: dict, epoch: int) -> go.Figure:
     """How often the classifier sees each digit among the samples; real data is about 10% each."""
     counts = np.asarray(metrics["class_histogram"], dtype=float)
     fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=100 * counts / counts.sum(), marker_color="#1f77b4"))
     fig.add_hline(y=10, line_dash="dot", annotation_text="uniform: 10%", annotation_position="top left")
     covered = metrics["classes_covered"]
-    _layout(fig, title=f"Digits the classifier sees, epoch {epoch}<br><sup>{covered} class{'es' * (covered != 1)}, "
+    _layout(fig, title=f"Digits the classifier sees, epoch {epoch}<br><sup>{classes_text(covered)}, "
                        f"entropy {metrics['label_entropy']:.2f} of 2.30</sup>", y_title="% of samples",
             revision="histogram", height=440, x_title="digit")  # as tall as the quality chart beside it
     # every digit named on its axis (the labels are digits: Plotly would make it a numeric axis ticked 0 and 5)
@@ -1173,5 +1193,13 @@ def show_alarms(events: list[dict]) -> None:
         if event["kind"] == "alarm":
             alarm = event["detail"]
             box = st.error if alarm["name"] == "divergence" else st.warning
-            box(f"**{alarm['name'].replace('-', ' ').capitalize()}** (step {event['step']:,}): {alarm['message']}  \n"
-                f"**Try:** {alarm['advice']}", icon="🚨")
+            box(alarm_text(event), icon="🚨")
+
+
+def alarm_text(event: dict) -> str:
+    """An alarm as the pages show it: its name, step, meaning and advice (Markdown)."""
+    alarm = event["detail"]
+    title = alarm["name"].replace("-", " ").capitalize()
+    # runs recorded before the meanings stopped repeating the name: "Mode collapse: the generator's samples ..."
+    message = alarm["message"].removeprefix(f"{title}: ")
+    return f"**{title}** (step {event['step']:,}): {message[:1].upper()}{message[1:]}  \n**Try:** {alarm['advice']}"

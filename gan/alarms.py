@@ -21,6 +21,8 @@ MIN_CLASSES = 8
 MIN_ENTROPY = 0.75 * math.log(10)
 ENTROPY_DROP = 0.3  # nats lost since the best snapshot so far
 
+# name: (what it means, what to try). The dashboard and the CLI put the name before the meaning, so the meaning
+# does not start with it again ("Mode collapse (step 1,650): Mode collapse: ...")
 ALARMS = {
     "divergence": (
         "Training diverged: a loss or D's output became NaN or infinite, so every further step is wasted. "
@@ -35,8 +37,8 @@ ALARMS = {
         "wgan-gp or hinge loss.",
     ),
     "mode-collapse": (
-        "Mode collapse: the generator's samples cover {covered} of 10 digit classes (class entropy {entropy:.2f} of "
-        "at most 2.30 nats); it is producing a few kinds of digit only.",
+        "The generator collapsed onto a few modes: its samples cover {covered} of 10 digit classes (class entropy "
+        "{entropy:.2f} of at most 2.30 nats); it is producing a few kinds of digit only.",
         "Fork from the last snapshot that covered all classes with a lower learning rate, use a conditional model "
         "(cgan), self-conditioning without labels (clusters, in a new run), or try the wgan-gp loss, which resists collapse.",
     ),

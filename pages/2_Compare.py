@@ -49,11 +49,11 @@ evaluations = run.evaluations()
 
 
 def quality_caption(epoch: int) -> str:
-    m = evaluations.get(epoch)
-    return f"epoch {epoch}" if m is None else f"epoch {epoch} · FID {m['fid']:.0f} · {m['classes_covered']} classes"
+    return ui.snapshot_caption(epoch, evaluations.get(epoch))
 
 st.subheader("Snapshots side by side")
-default = [e for e in available if e in REPORT_SNAPSHOT_EPOCHS] or available
+# the report's epochs and the last snapshot (a run shorter than the report's schedule ends between its epochs)
+default = sorted({e for e in available if e in REPORT_SNAPSHOT_EPOCHS} | {available[-1]})
 chosen = st.multiselect("Epochs", available, default=default, key=f"compare-epochs-{run_id}",
                         help="Each grid comes from the same fixed noise, so a cell follows one latent point through training.")
 per_row = st.slider("Grids per row", 2, 8, 4, key="compare-per-row")

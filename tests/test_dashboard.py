@@ -407,6 +407,43 @@ def test_the_class_histogram_names_every_digit_on_a_digit_axis():
     assert "epoch 7" in fig.layout.title.text and "2 classes, entropy 0.56" in fig.layout.title.text
 
 
+
+def test_a_snapshot_caption_counts_one_class_in_the_singular():
+    from ui import snapshot_caption
+
+    assert snapshot_caption(0, {"fid": 905.6, "classes_covered": 1}) == "epoch 0 · FID 906 · 1 class"
+    assert snapshot_caption(5, {"fid": 131.7, "classes_covered": 10}) == "epoch 5 · FID 132 · 10 classes"
+    assert snapshot_caption(3, None) == "epoch 3"
+
+
+def test_the_quality_charts_scores_axis_ticks_at_round_numbers():
+    from ui import quality_figure
+
+    real = {"fid": 3.1, "classifier_score": 9.7, "classes_covered": 10, "precision": 0.85, "recall": 0.87}
+    evaluations = {e: dict(real, fid=fid, real=real) for e, fid in ((0, 905.6), (3, 820.0))}
+    axis = quality_figure(evaluations).layout.yaxis2
+    # Plotly's default for an axis overlaid on FID's ticked it on FID's grid: 2.16, 4.31, 6.47, 8.63
+    assert (axis.tickmode, axis.tick0, axis.dtick, tuple(axis.range)) == ("linear", 0, 2, (0, 10.5))
+
+
+def test_compare_selects_the_last_snapshot_of_a_run_shorter_than_the_reports_schedule(tiny_config, runs_dir):
+    run = RunStore().create(tiny_config.replace(epochs=3, snapshot_epochs=(0, 1, 3)))
+    execute(run)
+    at = app("pages/2_Compare.py")
+    # the report's epochs it has (0) and its last one (3): before, epoch 0 alone, the untrained noise
+    assert at.multiselect(key=f"compare-epochs-{run.id}").value == [0, 3]
+
+
+def test_the_train_forms_switches_have_a_row_each_not_half_a_column():
+    at = app("pages/1_Train.py")
+    switches = [t.key for t in at.toggle if (t.key or "").startswith("form-report-2019-")]
+    halves = [column for column in at.columns if column.weight == 0.5]  # the form's two columns (the page's: 1/3, 2/3)
+    in_columns = {t.key for column in halves for t in column.toggle}
+    # in half of the form's column their labels were cut to "condit…" and "spectr…"
+    assert {s.key for column in halves for s in column.slider} >= {"form-report-2019-epochs", "form-report-2019-hidden"}
+    assert switches and not in_columns & set(switches)
+
+
 # -- inside the discriminator ---------------------------------------------------------------------
 def test_the_discriminator_figure_has_one_frame_per_snapshot_with_real_and_fake_and_the_half_line():
     from ui import discriminator_figure

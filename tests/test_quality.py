@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan.alarms import D_WINS_STEPS, Alarms
+from gan.alarms import ALARMS, D_WINS_STEPS, Alarms
 from gan.data import load_mnist, to_training_tensor
 from gan.evaluation import Evaluator
 from gan.losses import BCE
@@ -153,3 +153,20 @@ def test_a_checkpoint_without_alarm_state_still_loads_with_fresh_alarms(tiny_con
     alarms = Alarms(resumed)
     resumed.load_state_dict(state)
     assert (alarms.raised, alarms.d_winning_for, alarms.best_entropy) == (set(), 0, 0.0)
+
+
+def test_no_alarm_repeats_its_name_at_the_start_of_its_meaning():
+    # the dashboard shows "**Mode collapse** (step 1,650): <meaning>" and the CLI "ALARM mode-collapse: <meaning>"
+    for name, (meaning, advice) in ALARMS.items():
+        title = name.replace("-", " ")
+        assert not meaning.lower().startswith(title), (name, meaning)
+        assert meaning and advice
+
+
+def test_an_alarm_recorded_with_its_name_in_its_meaning_is_shown_with_the_name_once():
+    from ui import alarm_text
+
+    old = {"name": "mode-collapse", "message": "Mode collapse: the generator's samples cover 5 of 10 digit classes.",
+           "advice": "Fork."}
+    assert alarm_text({"step": 1650, "detail": old}) == (
+        "**Mode collapse** (step 1,650): The generator's samples cover 5 of 10 digit classes.  \n**Try:** Fork.")
