@@ -407,7 +407,6 @@ def test_the_class_histogram_names_every_digit_on_a_digit_axis():
     assert "epoch 7" in fig.layout.title.text and "2 classes, entropy 0.56" in fig.layout.title.text
 
 
-
 def test_a_snapshot_caption_counts_one_class_in_the_singular():
     from ui import snapshot_caption
 
