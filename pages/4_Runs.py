@@ -64,29 +64,6 @@ with left:
             else:
                 st.session_state["watch"] = run_id
                 st.switch_page("pages/1_Train.py")
-    st.subheader("Fork a run")
-    forkable = [i for i in healthy if store.open(i["id"]).checkpoint_epochs()]
-    if not forkable:
-        st.caption("Runs with kept checkpoints can be forked: a new run starts from one with changed settings.")
-    else:
-        run_id = ui.select_run("Run to fork", forkable, key="runs-fork")
-        parent_config = ui.config_of(next(i for i in forkable if i["id"] == run_id))
-        epochs_kept = store.open(run_id).checkpoint_epochs()
-        c1, c2 = st.columns(2)
-        epoch = c1.select_slider("From the checkpoint at epoch", epochs_kept, value=epochs_kept[-1], key=f"fork-epoch-{run_id}")
-        total = c2.number_input("Train until epoch", epoch + 1, 10_000, max(epoch + 1, parent_config.epochs), key=f"fork-total-{run_id}")
-        c3, c4 = st.columns(2)
-        # unbounded boxes: a rate out of range is named by the fork's validation, not clamped silently
-        lr_g = c3.number_input("lr (G)", value=parent_config.lr_g, step=1e-4, format="%.5f", key=f"fork-lr-g-{run_id}")
-        lr_d = c4.number_input("lr (D)", value=parent_config.lr_d, step=1e-4, format="%.5f", key=f"fork-lr-d-{run_id}")
-        if st.button("Fork and train", icon=":material/call_split:", key="runs-fork-go", type="primary"):
-            try:
-                child = runner.fork(run_id, epoch=epoch, epochs=int(total), lr_g=lr_g, lr_d=lr_d)
-            except (ValueError, RuntimeError) as exc:  # ConfigError is a ValueError naming the field
-                st.error(str(exc))
-            else:
-                st.session_state["watch"] = child
-                st.switch_page("pages/1_Train.py")
 with right:
     st.subheader("Delete a run")
     deletable = [i for i in infos if not ui.is_live(i) and not runner.is_active(i["id"])]
@@ -101,3 +78,28 @@ with right:
             else:
                 st.success(f"Deleted {run_id}.")
                 st.rerun()
+
+# the whole width: in half a column (beside Delete) a 1,000-px window cut the rates' boxes to "0.0020" (0.00200)
+st.subheader("Fork a run")
+forkable = [i for i in healthy if store.open(i["id"]).checkpoint_epochs()]
+if not forkable:
+    st.caption("Runs with kept checkpoints can be forked: a new run starts from one with changed settings.")
+else:
+    run_id = ui.select_run("Run to fork", forkable, key="runs-fork")
+    parent_config = ui.config_of(next(i for i in forkable if i["id"] == run_id))
+    epochs_kept = store.open(run_id).checkpoint_epochs()
+    c1, c2 = st.columns(2)
+    epoch = c1.select_slider("From the checkpoint at epoch", epochs_kept, value=epochs_kept[-1], key=f"fork-epoch-{run_id}")
+    total = c2.number_input("Train until epoch", epoch + 1, 10_000, max(epoch + 1, parent_config.epochs), key=f"fork-total-{run_id}")
+    c3, c4 = st.columns(2)
+    # unbounded boxes: a rate out of range is named by the fork's validation, not clamped silently
+    lr_g = c3.number_input("lr (G)", value=parent_config.lr_g, step=1e-4, format="%.5f", key=f"fork-lr-g-{run_id}")
+    lr_d = c4.number_input("lr (D)", value=parent_config.lr_d, step=1e-4, format="%.5f", key=f"fork-lr-d-{run_id}")
+    if st.button("Fork and train", icon=":material/call_split:", key="runs-fork-go", type="primary"):
+        try:
+            child = runner.fork(run_id, epoch=epoch, epochs=int(total), lr_g=lr_g, lr_d=lr_d)
+        except (ValueError, RuntimeError) as exc:  # ConfigError is a ValueError naming the field
+            st.error(str(exc))
+        else:
+            st.session_state["watch"] = child
+            st.switch_page("pages/1_Train.py")

@@ -247,6 +247,15 @@ def test_runs_page_forks_a_run_and_shows_its_lineage(finished_run):
     assert table.loc[table["run"] == child["id"], "parent"].item() == f"{finished_run.id} @ epoch 2"
 
 
+def test_the_forks_learning_rates_get_half_the_page_not_a_quarter(finished_run):
+    at = app("pages/4_Runs.py")
+    halves = [column for column in at.columns if column.weight == 0.5]
+    # Continue's column (beside Delete's) held the fork too: each rate a quarter of the page, shown as "0.0020"
+    continue_column = next(c for c in halves if any(h.value == "Continue a run" for h in c.subheader))
+    rates = {f"fork-lr-g-{finished_run.id}", f"fork-lr-d-{finished_run.id}"}
+    assert not {n.key for n in continue_column.number_input} & rates
+    assert {n.key for c in halves for n in c.number_input} >= rates
+
 def test_compare_puts_a_fork_beside_its_parent(finished_run):
     child = RunStore().fork(finished_run.id, epoch=1, epochs=3)
     execute(child, resume=True)
