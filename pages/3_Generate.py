@@ -89,7 +89,8 @@ grid_seed = c2.number_input("Seed", 0, 2**31 - 1, 0, key="gen-grid-seed")
 samples = generate(G, noise_from_seed(config, int(grid_seed), n), sample_labels(config, n))
 grid = grid_image(samples, nrow=int(np.ceil(np.sqrt(n))))
 st.image(grid, caption=f"{n} samples, seed {grid_seed}" + (", labels cycling 0–9" if config.conditional else ""))
-d1, d2, _ = st.columns([1, 1, 3])
-d1.download_button("⬇ PNG grid", png_bytes(grid), f"{run_id}-epoch-{epoch}-samples.png", "image/png", key="gen-png")
-d2.download_button("⬇ NPY (uint8 N×28×28)", npy_bytes(to_uint8(samples)), f"{run_id}-epoch-{epoch}-samples.npy",
-                   "application/octet-stream", key="gen-npy")
+# each button as wide as its label (fixed columns cut the second to "NPY (ui…" in a 1,000-px window)
+downloads = st.container(horizontal=True)
+downloads.download_button("⬇ PNG grid", png_bytes(grid), f"{run_id}-epoch-{epoch}-samples.png", "image/png", key="gen-png")
+downloads.download_button("⬇ NPY (uint8 N×28×28)", npy_bytes(to_uint8(samples)), f"{run_id}-epoch-{epoch}-samples.npy",
+                          "application/octet-stream", key="gen-npy")

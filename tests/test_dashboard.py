@@ -123,6 +123,8 @@ def test_pause_then_resume_with_a_new_learning_rate_and_stop_from_the_buttons():
         assert not at.exception, [e.value for e in at.exception]
 
     reach("running")
+    # each as wide as its label: fixed columns ([1, 1, 3]) cut them to "P…" and "S…" in a 1,100-px window
+    assert not {b.key for column in at.columns if column.weight < 0.3 for b in column.button} & {"pause", "stop"}
     at.button(key="pause").click().run()
     reach("paused")
     assert not [b for b in at.button if b.key == "pause"]
@@ -179,6 +181,12 @@ def test_generate_image_changes_when_a_noise_slider_moves(finished_run):
     at.slider(key="gen-z0-0").set_value(0.9).run()
     assert before != after != at.image[0].value
 
+
+def test_generates_downloads_are_each_as_wide_as_their_label(finished_run):
+    at = app("pages/3_Generate.py")
+    assert [b.key for b in at.get("download_button")] == ["gen-png", "gen-npy"]
+    # not in fixed columns, which cut "NPY (uint8 N×28×28)" to "NPY (ui…" in a 1,000-px window
+    assert not [b for column in at.columns for b in column.get("download_button")]
 
 def test_runs_lists_what_the_store_holds(finished_run, tiny_config):
     other = RunStore().create(tiny_config)
