@@ -1,6 +1,7 @@
 """Training speed with Train pages open in a browser (refreshing live) against the CLI, same config.
 
     python benchmarks/bench_dashboard.py [--epochs 5] [--repeats 3] [--tabs 1 3] [--open before during]
+                                         [--view shown frozen hidden]
 
 Starts `streamlit run dashboard.py` on a free loopback port with a temporary run store, drives it
 with Playwright and Debian's Chromium, and trains report-2019 from the CLI, from the Train page, and
@@ -110,7 +111,22 @@ def cli(epochs: int, runs_dir: Path) -> Result:
                   - start.children_user - start.children_system)
 
 
-def dashboard(epochs: int, runs_dir: Path, tabs: int, open_tabs: str = "during") -> Result:
+# --view, once every tab has drawn the live view (experiments, not the product): "frozen", its Plotly.react does nothing
+# (the progress line and the grid still refresh); "hidden", it reports itself hidden (and then asks for nothing)
+VIEWS = {
+    "frozen": """() => {
+        window.Plotly.react = (chart) => Promise.resolve(chart);
+        return String(window.Plotly.react).includes("Promise.resolve");
+    }""",
+    "hidden": """() => {
+        Object.defineProperty(document, "visibilityState", {value: "hidden", configurable: true});
+        document.dispatchEvent(new Event("visibilitychange"));
+        return document.visibilityState === "hidden";
+    }""",
+}
+
+
+def dashboard(epochs: int, runs_dir: Path, tabs: int, open_tabs: str = "during", *, view: str = "shown") -> Result:
     from playwright.sync_api import sync_playwright
 
     with dashboard_server(runs_dir) as (url, server), sync_playwright() as p:
@@ -151,11 +167,19 @@ def dashboard(epochs: int, runs_dir: Path, tabs: int, open_tabs: str = "during")
                 page.goto(f"{url}/Train")
         for page in pages:  # from here on every tab only watches: no page load, no first drawing
             page.wait_for_function(LIVE_CURVES_DRAWN)
+        for page in pages:
+            if view in VIEWS:
+                assert page.evaluate(VIEWS[view]), f"the tab could not be made {view}"
         (info,) = RunStore(runs_dir).list()
         logged = RunStore(runs_dir).open(info["id"]).steps().get("step", [0])
         watched_from = int(logged[-1]) if len(logged) else 0  # the newest step in the store's log
-        for page in pages:
-            page.locator('[data-testid="stProgress"]', has_text="finished").wait_for(timeout=900_000)
+        if view == "hidden":  # a hidden tab asks for nothing, so it never learns that the job ended: the store says
+            deadline = time.monotonic() + 900
+            while RunStore(runs_dir).list()[0]["status"] != "finished" and time.monotonic() < deadline:
+                time.sleep(0.25)
+        else:
+            for page in pages:
+                page.locator('[data-testid="stProgress"]', has_text="finished").wait_for(timeout=900_000)
         result = Result(0.0, cpu_seconds(server.pid) - server_cpu, browser_cpu_seconds() - browser_cpu,
                         received["bytes"], received["sent"], time.perf_counter() - clock, watched_from)
         browser.close()
@@ -170,21 +194,30 @@ def main():
     parser.add_argument("--tabs", type=int, nargs="+", default=[1, 3])
     parser.add_argument("--open", nargs="+", choices=("before", "during"), default=["before", "during"],
                         help="when tabs after the first open the Train page: before Start, or during the run")
+    parser.add_argument("--view", nargs="+", choices=("shown", "frozen", "hidden"), default=["shown"],
+                        help="experiments, once every tab has drawn the live view: 'frozen', its charts are never "
+                             "redrawn (Plotly.react does nothing; the progress line and the grid still refresh): what "
+                             "watching costs with no chart drawing at all; 'hidden', every tab reports itself hidden "
+                             "(it asks for nothing): what is left of the gap without watching. Several: each case "
+                             "every way, in turn"),
     args = parser.parse_args()
-    cases = [(tabs, mode) for tabs in args.tabs for mode in (args.open if tabs > 1 else ["before"])]
+    cases = [(tabs, mode, view) for tabs in args.tabs for mode in (args.open if tabs > 1 else ["before"])
+             for view in args.view]
     print(f"# report-2019, {args.epochs} epochs, batch 100, {os.cpu_count()} CPUs; the CLI right before and right "
-          "after each dashboard run, their mean the baseline")
-    print(f"{'repeat':>6} {'where':24} {'images/s':>9} {'/ CLI':>7} {'watching':>9} {'from':>6} {'CPU s':>7} "
+          "after each dashboard run, their mean the baseline"
+          + ("; 'frozen' and 'hidden': experiments (--help)" if set(args.view) - {"shown"} else ""))
+    print(f"{'repeat':>6} {'where':36} {'images/s':>9} {'/ CLI':>7} {'watching':>9} {'from':>6} {'CPU s':>7} "
           f"{'+CPU s':>7} {'browser':>8} {'MB recv':>8} {'sent':>6} {'ms/sent':>8} {'kB/sent':>8} {'s/sent':>7}")
     ratios = {case: [] for case in cases}
     watching = {case: [] for case in cases}
-    label = {case: f"{case[0]} tab" if case[0] == 1 else f"{case[0]} tabs, opened {case[1]}" for case in cases}
+    label = {case: (f"{case[0]} tab" if case[0] == 1 else f"{case[0]} tabs, opened {case[1]}")
+             + ("" if case[2] == "shown" else f", {case[2]}") for case in cases}
     for repeat in range(args.repeats):
         for case in cases:
-            tabs, mode = case
+            tabs, mode, view = case
             with tempfile.TemporaryDirectory() as tmp:
                 before = cli(args.epochs, Path(tmp) / "before")
-                watched = dashboard(args.epochs, Path(tmp) / "dashboard", tabs, mode)
+                watched = dashboard(args.epochs, Path(tmp) / "dashboard", tabs, mode, view=view)
                 after = cli(args.epochs, Path(tmp) / "after")
                 base = (before.images_per_s + after.images_per_s) / 2
                 base_later = (images_per_s(Path(tmp) / "before", watched.watched_from)
@@ -196,8 +229,8 @@ def main():
                 watching[case].append(later)
             cli_cpu = (before.cpu_s + after.cpu_s) / 2
             for name, run in (("CLI before", before), ("CLI after", after)):
-                print(f"{repeat:6} {name:24} {run.images_per_s:9,.0f} {'':7} {'':9} {'':6} {run.cpu_s:7.1f}")
-            print(f"{repeat:6} {label[case]:24} {watched.images_per_s:9,.0f} {ratio:7.1%} "
+                print(f"{repeat:6} {name:36} {run.images_per_s:9,.0f} {'':7} {'':9} {'':6} {run.cpu_s:7.1f}")
+            print(f"{repeat:6} {label[case]:36} {watched.images_per_s:9,.0f} {ratio:7.1%} "
                   f"{later:9.1%} {watched.watched_from:6} {watched.cpu_s:7.1f} {watched.cpu_s - cli_cpu:7.1f} "
                   f"{watched.browser_cpu_s:8.1f} {watched.received_bytes / 1e6:8.2f} {watched.requests:6} "
                   f"{1000 * watched.browser_cpu_s / max(watched.requests, 1):8.0f} "
