@@ -199,7 +199,7 @@ def main():
                              "redrawn (Plotly.react does nothing; the progress line and the grid still refresh): what "
                              "watching costs with no chart drawing at all; 'hidden', every tab reports itself hidden "
                              "(it asks for nothing): what is left of the gap without watching. Several: each case "
-                             "every way, in turn"),
+                             "every way, in turn")
     args = parser.parse_args()
     cases = [(tabs, mode, view) for tabs in args.tabs for mode in (args.open if tabs > 1 else ["before"])
              for view in args.view]
