@@ -274,8 +274,10 @@ def score_figure(columns: dict, *, loss: str, steps_per_epoch: int, events: list
     layout = spec["layout"]
     layout["shapes"].append(dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=0.5, y1=0.5,
                                  line=dict(dash="dash", color="black")))
+    # on a white ground: D(G(z))'s band runs under the label for most of a run
     layout["annotations"].append(dict(xref="paper", yref="y", x=1, y=0.5, xanchor="right", yanchor="top",
-                                      showarrow=False, text="0.5: D cannot tell real from fake"))
+                                      showarrow=False, text="0.5: D cannot tell real from fake",
+                                      bgcolor="rgba(255,255,255,0.85)"))
     layout["yaxis"]["range"] = [0, 1]
     return go.Figure(spec)
 

@@ -77,6 +77,8 @@ def test_the_probability_chart_draws_the_equilibrium_line_and_sends_float32(run)
                           revision=run.id, max_points=ui.LIVE_POINTS)
     (half,) = fig.layout.shapes
     assert (half.y0, half.y1, half.line.dash) == (0.5, 0.5, "dash")
+    (label,) = fig.layout.annotations  # readable where D(G(z))'s band runs under it
+    assert label.text.startswith("0.5") and label.bgcolor == "rgba(255,255,255,0.85)"
     assert tuple(fig.layout.yaxis.range) == (0, 1)
     names = [t.name for t in fig.data if t.showlegend is not False]
     assert names == ["mean D(x)", "mean D(G(z))"]
