@@ -992,13 +992,10 @@ def config_form(base: TrainConfig, *, key: str) -> dict:
             for name in names:
                 if shown is not None and name not in shown:
                     continue
-                if field_kind(fields[name]) is bool:
-                    with switches:
-                        values[name] = _field_widget(fields[name], getattr(base, name), f"{key}-{name}")
-                    continue
-                with columns[drawn % 2]:
+                switch = field_kind(fields[name]) is bool
+                with switches if switch else columns[drawn % 2]:
                     values[name] = _field_widget(fields[name], getattr(base, name), f"{key}-{name}")
-                drawn += 1
+                drawn += not switch
                 if name == "loss":
                     shown = applicable_fields(values["family"], values["loss"])
     return values

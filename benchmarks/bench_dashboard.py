@@ -111,19 +111,21 @@ def cli(epochs: int, runs_dir: Path) -> Result:
                   - start.children_user - start.children_system)
 
 
-# --view, once every tab has drawn the live view (experiments, not the product): "frozen", its Plotly.react does nothing
-# (the progress line and the grid still refresh); "hidden", it reports itself hidden (and then asks for nothing)
-VIEWS = {
-    "frozen": """() => {
-        window.Plotly.react = (chart) => Promise.resolve(chart);
-        return String(window.Plotly.react).includes("Promise.resolve");
-    }""",
-    "hidden": """() => {
-        Object.defineProperty(document, "visibilityState", {value: "hidden", configurable: true});
-        document.dispatchEvent(new Event("visibilitychange"));
-        return document.visibilityState === "hidden";
-    }""",
-}
+# page scripts for the experiments (not the product), shared with watch_ab.py. SHOW: the tab reports itself visible
+# or hidden (a hidden tab asks for nothing); FREEZE: on, the live view's Plotly.react does nothing (the progress line and
+# the grid still refresh), off, it draws again. Each returns whether it took.
+SHOW = """state => {
+    Object.defineProperty(document, "visibilityState", {value: state, configurable: true});
+    document.dispatchEvent(new Event("visibilitychange"));
+    return document.visibilityState === state;
+}"""
+FREEZE = """on => {
+    window.__ganReact = window.__ganReact || window.Plotly.react;
+    window.Plotly.react = on ? (chart) => Promise.resolve(chart) : window.__ganReact;
+    return String(window.Plotly.react).includes("Promise.resolve") === on;
+}"""
+# --view, once every tab has drawn the live view: the script and its argument
+VIEWS = {"frozen": (FREEZE, True), "hidden": (SHOW, "hidden")}
 
 
 def dashboard(epochs: int, runs_dir: Path, tabs: int, open_tabs: str = "during", *, view: str = "shown") -> Result:
@@ -169,7 +171,7 @@ def dashboard(epochs: int, runs_dir: Path, tabs: int, open_tabs: str = "during",
             page.wait_for_function(LIVE_CURVES_DRAWN)
         for page in pages:
             if view in VIEWS:
-                assert page.evaluate(VIEWS[view]), f"the tab could not be made {view}"
+                assert page.evaluate(*VIEWS[view]), f"the tab could not be made {view}"
         (info,) = RunStore(runs_dir).list()
         logged = RunStore(runs_dir).open(info["id"]).steps().get("step", [0])
         watched_from = int(logged[-1]) if len(logged) else 0  # the newest step in the store's log

@@ -27,22 +27,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from bench_dashboard import LIVE_CURVES_DRAWN, browser_cpu_seconds
+from bench_dashboard import FREEZE, LIVE_CURVES_DRAWN, SHOW, browser_cpu_seconds
 from serve import CHROMIUM_FLAGS, dashboard_server, start_long_job
 
 from gan.store import RunStore
-
-SHOW = """state => {
-    Object.defineProperty(document, "visibilityState", {value: state, configurable: true});
-    document.dispatchEvent(new Event("visibilitychange"));
-}"""
-
-
-# on: the live view's Plotly.react does nothing; off: it draws again
-FREEZE = """on => {
-    window.__ganReact = window.__ganReact || window.Plotly.react;
-    window.Plotly.react = on ? (chart) => Promise.resolve(chart) : window.__ganReact;
-}"""
 
 
 def newest_step(store: RunStore) -> int:
