@@ -12,6 +12,8 @@ and prints its images/s and the share of that time it ran with fewer threads tha
 - ``adaptive``: the default, starting from torch's thread count;
 - ``eager`` (only when named in ``--modes``): the governor's policy before session 26, a thread off after any busy
   window whatever the training's speed in it;
+- ``slow rise`` (only when named in ``--modes``): the policy before session 33, a thread back only after two quiet
+  windows in a row, however short the load that took it (``governor_ab.py`` compares it inside one job);
 - ``w0.1 r2``, ``w0.25 r1``, ``w0.1 r1`` (only when named in ``--modes``): the governor with other settings, to
   compare policies side by side (``w``: its window in seconds, ``r``: the quiet windows in a row before a thread
   goes back; the default is ``w0.25 r2``).
@@ -42,6 +44,8 @@ MODES = {"fixed 2": ("0", 2, None), "fixed 1": ("0", 1, None), "adaptive": ("1",
          # the governor with other settings (ThreadGovernor's keyword arguments), to compare policies
          # before session 26: a busy window takes a thread off whatever the training's speed in it
          "eager": ("1", None, {"measured": False}),
+         # before session 33: a thread back only after two quiet windows in a row, however short the load was
+         "slow rise": ("1", None, {"quick_rise": False}),
          "w0.1 r2": ("1", None, {"window_s": 0.1, "rise_after": 2}),
          "w0.25 r1": ("1", None, {"window_s": 0.25, "rise_after": 1}),
          "w0.1 r1": ("1", None, {"window_s": 0.1, "rise_after": 1})}

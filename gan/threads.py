@@ -13,12 +13,17 @@ counts as taken when more than ``TAKEN`` of it was used), between 1 and the thre
 with. The two directions cost differently, so they are not decided alike: a thread comes off after one busy
 window (two threads beside a busy core crawl: in the dashboard, the page's redraw at the first evaluation left
 the training 21 steps in one second, 2,085 images/s, while the governor waited for a second window), and goes
-back only after ``rise_after`` quiet windows in a row (one thread alone costs about 13%), so a pause in the load
-does not flip it back. Whether two threads crawl beside a busy core depends on the machine and on the load: on
-the AMD EPYC VMs this project measured on they did (5,510 images/s against 15,585 with one), while on an Intel
-Xeon VM (sessions 26 and 27) two threads beside three Train tabs' short redraw bursts kept 87% of their speed
-alone and one thread alone has 77%, so taking a thread off at every burst cost 12% there (``refresh3`` in the
-benchmark: 39,187 images/s against 44,082 keeping two). So a busy window takes a thread off only when the load
+back after ``rise_after`` quiet windows in a row (one thread alone costs about 13%) while the load lasts (its
+moving average is ``SUSTAINED`` or more), so a pause in a lasting load does not flip it back; after a short load
+(a crawl beside a burst, or the first busy window), one quiet window gives it back (``quick_rise``, session 33:
+three Train tabs refresh about every 0.5 s between them, so two quiet windows in a row were rare and a 5-epoch
+job in the dashboard trained on one thread in 26-40% of its windows, 15% with the quick rise; beside a load
+busy 450 ms and idle 1.55 s, in random blocks of one job, the quick rise trained 1.053x as fast, and it was
+within 1% beside lasting loads, ``benchmarks/governor_ab.py``). Whether two threads crawl beside a busy core
+depends on the machine and on the load: on the AMD EPYC VMs this project measured on they did (5,510 images/s
+against 15,585 with one), while on an Intel Xeon VM (sessions 26 and 27) two threads beside three Train tabs'
+short redraw bursts kept 87% of their speed alone and one thread alone has 77%, so taking a thread off at every
+burst cost 12% there (``refresh3`` in the benchmark: 39,187 images/s against 44,082 keeping two). So a busy window takes a thread off only when the load
 lasts (its moving average over about a second is ``SUSTAINED`` of a core or more), or when the training crawled
 in it (slower than ``CRAWL`` of what the same thread count trains at in quiet windows, a moving average the
 governor keeps per thread count), or before any quiet window has been measured; a short burst beside which the
@@ -118,14 +123,16 @@ class ThreadGovernor:
     """How many threads torch should use now: as many as the cores the rest of the machine leaves, between 1 and
     ``max_threads``. ``update()`` is called from the training thread (between steps); it returns the
     new count when it changes, else None: fewer threads after one window that finds a core taken, more after
-    ``rise_after`` windows in a row that agree on more. ``measured``: a busy window takes threads off only when
-    the training was slower in it than the fewer threads are with the machine to themselves (False: whenever a
-    core is taken, the policy before session 26)."""
+    ``rise_after`` windows in a row that agree on more (one, with ``quick_rise``, while the load's moving average
+    is below ``SUSTAINED``; False: always ``rise_after``, the policy before session 33). ``measured``: a busy
+    window takes threads off only when the training was slower in it than the fewer threads are with the machine
+    to themselves (False: whenever a core is taken, the policy before session 26)."""
 
     def __init__(self, max_threads: int, cores: int, *, window_s: float = 0.25, rise_after: int = 2,
-                 measured: bool = True, machine=machine_cpu_seconds, own=process_cpu_seconds, clock=time.monotonic):
+                 measured: bool = True, quick_rise: bool = True, machine=machine_cpu_seconds,
+                 own=process_cpu_seconds, clock=time.monotonic):
         self.max_threads, self.cores, self.window_s, self.rise_after = max_threads, cores, window_s, rise_after
-        self.measured = measured
+        self.measured, self.quick_rise = measured, quick_rise
         self.machine, self.own, self.clock = machine, own, clock
         self.threads = max_threads
         self.others = 0.0  # cores the rest of the machine used in the last window
@@ -186,7 +193,8 @@ class ThreadGovernor:
             wanted = self.threads  # a burst, not a load, and no crawl: these threads stay
         self._agreeing = self._agreeing + 1 if wanted == self._wanted else 1
         self._wanted = wanted
-        if wanted < self.threads or (wanted > self.threads and self._agreeing >= self.rise_after):
+        rise_after = 1 if self.quick_rise and self.load < SUSTAINED else self.rise_after
+        if wanted < self.threads or (wanted > self.threads and self._agreeing >= rise_after):
             self.threads = wanted
             return wanted
         return None
