@@ -97,8 +97,9 @@ class PolicySwitch:
                     if step != last_step:
                         last_step, last_move = step, now
                     stalled = max(stalled, now - last_move)
-                block = {"policy": policy, "cycle": cycle, "steps": self.trainer.step - step0,
-                         "seconds": time.perf_counter() - t0, "fewer": fewer / max(samples, 1),
+                t1 = time.perf_counter()
+                block = {"policy": policy, "cycle": cycle, "steps": self.trainer.step - step0, "start": t0,
+                         "end": t1, "seconds": t1 - t0, "fewer": fewer / max(samples, 1),
                          "stalled": stalled}  # the longest time without a step: an evaluation, a checkpoint
                 self.blocks.append(block)
                 if self.out:

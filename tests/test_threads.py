@@ -246,3 +246,42 @@ def test_a_snapshot_is_no_measure_of_the_load(mnist_train):
         return trainer.governor.quiet
 
     assert quiet_rates(10.0) == quiet_rates(0.0) == {2: pytest.approx(8.0, rel=0.15)}  # 2 steps a window, give or take a step
+
+
+def test_the_policy_switch_gives_every_policy_one_block_per_cycle_and_applies_it():
+    """benchmarks/policy_switch.py (governor_ab.py's A/B inside one job): each cycle gives every policy one block,
+    with the governor's flag set or a fixed stand-in in its place, and the summary compares them cycle by cycle."""
+    import threading
+    import time
+
+    from benchmarks.policy_switch import POLICIES, Fixed, PolicySwitch, summary
+
+    m = Machine()
+    trainer = type("T", (), {})()
+    trainer.governor, trainer.step = m.governor(), 0
+    seen, stop = [], threading.Event()
+
+    def train():  # the training thread: steps, and which policy is in place at each
+        while not stop.is_set():
+            trainer.step += 1
+            g = trainer.governor
+            seen.append((time.perf_counter(), "fixed2" if isinstance(g, Fixed) else "quick" if g.quick_rise else "slow"))
+            if isinstance(g, Fixed):
+                assert g.update() in (None, 2) and g.threads == g.max_threads
+            time.sleep(0.002)
+
+    worker = threading.Thread(target=train)
+    worker.start()
+    switch = PolicySwitch(trainer, block_s=0.2, settle_s=0.05).start()
+    time.sleep(1.5)
+    blocks = switch.stop()
+    stop.set()
+    worker.join()
+    cycles = {}
+    for b in blocks:
+        cycles.setdefault(b["cycle"], []).append(b["policy"])
+        assert b["steps"] > 0 and b["stalled"] < 0.5
+        assert {policy for t, policy in seen if b["start"] < t < b["end"]} == {b["policy"]}  # in place all the block
+    assert len(cycles) >= 2 and all(sorted(p) == sorted(POLICIES) for c, p in cycles.items() if c < max(cycles))
+    text = summary(blocks)
+    assert "quick" in text and "/ slow: median" in text
