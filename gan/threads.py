@@ -6,35 +6,33 @@ view, a second job) keeps one of two cores busy, each region waits for a thread 
 ``report-2019`` on two cores beside a process busy all the time trained at 5,510 images/s with two threads and
 15,585 with one, while alone two threads are 1.26x faster than one (``python benchmarks/adaptive_threads.py``).
 
-``ThreadGovernor`` measures, every ``window_s`` of training (the trainer asks after every step; between windows
-that is one clock read), how many cores the rest of the machine used (the machine's busy time from
-``/proc/stat`` less this process's CPU time) and asks for as many threads as there are cores it leaves (a core
-counts as taken when more than ``TAKEN`` of it was used), between 1 and the thread count the trainer started
-with. The two directions cost differently, so they are not decided alike: a thread comes off after one busy
-window (two threads beside a busy core crawl: in the dashboard, the page's redraw at the first evaluation left
-the training 21 steps in one second, 2,085 images/s, while the governor waited for a second window), and goes
-back after ``rise_after`` quiet windows in a row (one thread alone costs about 13%) while the load lasts (its
-moving average is ``SUSTAINED`` or more), so a pause in a lasting load does not flip it back; after a short load
-(a crawl beside a burst, or the first busy window), one quiet window gives it back (``quick_rise``, session 33:
-three Train tabs refresh about every 0.5 s between them, so two quiet windows in a row were rare and a 5-epoch
-job in the dashboard trained on one thread in 26-40% of its windows, 15% with the quick rise; beside a load
-busy 450 ms and idle 1.55 s, in random blocks of one job, the quick rise trained 1.053x as fast, and it was
-within 1% beside lasting loads, ``benchmarks/governor_ab.py``). Whether two threads crawl beside a busy core
-depends on the machine and on the load: on the AMD EPYC VMs this project measured on they did (5,510 images/s
-against 15,585 with one), while on an Intel Xeon VM (sessions 26 and 27) two threads beside three Train tabs'
-short redraw bursts kept 87% of their speed alone and one thread alone has 77%, so taking a thread off at every
-burst cost 12% there (``refresh3`` in the benchmark: 39,187 images/s against 44,082 keeping two). So a busy window takes a thread off only when the load
-lasts (its moving average over about a second is ``SUSTAINED`` of a core or more), or when the training crawled
-in it (slower than ``CRAWL`` of what the same thread count trains at in quiet windows, a moving average the
-governor keeps per thread count), or before any quiet window has been measured; a short burst beside which the
-training keeps going leaves the threads as they are. The
-trainer uses it only for the hand-written float32 step of the
-report's model, whose numbers do not depend on the thread count where the matrix products' do (Intel MKL's in
-its strict reproducible mode, which ``gan`` sets; ``for_device`` checks it and gives no governor otherwise;
-``tests/test_threads.py`` trains with 1 and 2 threads and compares the bits); convolutions do (``dcgan`` differs
-by 1e-5 after 6 steps), so other steps keep their thread count, and a run stays a function of its seed. Off
-Linux, in a container that sees fewer cores than ``/proc/stat`` lists, or on a GPU, the thread count stays as it
-is; the trainer also leaves it alone with ``GAN_ADAPTIVE_THREADS=0``.
+``ThreadGovernor`` measures, every ``window_s`` of training (the trainer asks after every step; between windows that
+is one clock read), how many cores the rest of the machine used (the machine's busy time from ``/proc/stat`` less
+this process's CPU time) and asks for as many threads as there are cores it leaves (a core counts as taken when more
+than ``TAKEN`` of it was used), between 1 and the thread count the trainer started with. The two directions cost
+differently, so they are not decided alike: a thread comes off after one busy window (two threads beside a busy core
+crawl: in the dashboard, the page's redraw at the first evaluation left the training 21 steps in one second, 2,085
+images/s, while the governor waited for a second window), and goes back after ``rise_after`` quiet windows in a row
+(one thread alone costs about 13%) while the load lasts (its moving average is ``SUSTAINED`` or more), so a pause in
+a lasting load does not flip it back; after a short load (a crawl beside a burst, or the first busy window), one
+quiet window gives it back (``quick_rise``, session 33: three Train tabs refresh about every 0.5 s between them, so
+two quiet windows in a row were rare and a 5-epoch job in the dashboard trained on one thread in 26-40% of its
+windows, 14-15% with the quick rise; compared in random blocks of single jobs, ``benchmarks/governor_ab.py``, its
+speed was within that method's noise, about 4%, beside every load tried and with three Train tabs). Whether two
+threads crawl beside a busy core depends on the machine and on the load: on the AMD EPYC VMs this project measured
+on they did (5,510 images/s against 15,585 with one), while on an Intel Xeon VM (sessions 26 and 27) two threads
+beside three Train tabs' short redraw bursts kept 87% of their speed alone and one thread alone has 77%, so taking a
+thread off at every burst cost 12% there (``refresh3`` in the benchmark: 39,187 images/s against 44,082 keeping
+two). So a busy window takes a thread off only when the load lasts (its moving average over about a second is
+``SUSTAINED`` of a core or more), or when the training crawled in it (slower than ``CRAWL`` of what the same thread
+count trains at in quiet windows, a moving average the governor keeps per thread count), or before any quiet window
+has been measured; a short burst beside which the training keeps going leaves the threads as they are. The trainer
+uses it only for the hand-written float32 step of the report's model, whose numbers do not depend on the thread
+count where the matrix products' do (Intel MKL's in its strict reproducible mode, which ``gan`` sets; ``for_device``
+checks it and gives no governor otherwise; ``tests/test_threads.py`` trains with 1 and 2 threads and compares the
+bits); convolutions do (``dcgan`` differs by 1e-5 after 6 steps), so other steps keep their thread count, and a run
+stays a function of its seed. Off Linux, in a container that sees fewer cores than ``/proc/stat`` lists, or on a
+GPU, the thread count stays as it is; the trainer also leaves it alone with ``GAN_ADAPTIVE_THREADS=0``.
 """
 
 from __future__ import annotations
