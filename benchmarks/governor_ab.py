@@ -37,7 +37,7 @@ import gan  # noqa: F401
 import torch
 from gan.config import preset
 from gan.trainer import Trainer
-from policy_switch import PolicySwitch, summary
+from policy_switch import PolicySwitch
 config = preset("report-2019").replace(train_images=10000, epochs=10000, snapshot_epochs=(10000,))
 trainer = Trainer(config, images=torch.randint(0, 256, (10000, 28, 28), dtype=torch.uint8))
 assert trainer.governor is not None, "no governor on this machine"
@@ -57,7 +57,7 @@ if other is not None:
 """
 
 SITECUSTOMIZE = """
-import os, sys, threading, time
+import sys, threading, time
 def _patch():
     try:
         _patched()
