@@ -1,5 +1,6 @@
 """Thread policies side by side inside one training job (an experiment): the governor as shipped (a quick rise), as it
-was before session 33 (a slow rise), and two fixed threads, in random blocks of one job, beside a synthetic load or Train tabs in Chromium.
+was before session 33 (a slow rise), and two fixed threads, in random blocks of one job, beside a synthetic load or
+Train tabs in Chromium.
 
     python benchmarks/governor_ab.py --load refresh3 [--seconds 90] [--block 3]
     python benchmarks/governor_ab.py --dashboard --tabs 3 [--seconds 120] [--block 3]
@@ -8,7 +9,8 @@ was before session 33 (a slow rise), and two fixed threads, in random blocks of 
 within a minute) can decide either way; here every policy gets one block of ``--block`` seconds per cycle, in a random
 order, in the same job (``policy_switch.py``), and the ratio to the slow rise is taken cycle by cycle. With
 ``--dashboard``, the switch runs inside the dashboard's server (a ``sitecustomize`` on its ``PYTHONPATH`` wraps
-``Trainer.__init__``), the tabs are opened before Start, and the job is report-2019 at the most epochs.
+``Trainer.train_epoch``: the first trainer that trains with a governor is the job's), the tabs are opened before
+Start, and the job is report-2019 at the most epochs.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from adaptive_threads import LOAD, LOADS  # noqa: E402
-from policy_switch import POLICIES, summary  # noqa: E402
+from policy_switch import POLICIES, SETTLE_S, summary  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -131,7 +133,8 @@ def main() -> None:
         out = Path(tmp) / "blocks.jsonl"
         what = f"{args.tabs} Train tab(s) in Chromium" if args.dashboard else f"load {args.load}"
         print(f"# report-2019, batch 100, float32, {os.cpu_count()} CPUs, {what}; policies {', '.join(args.policies)} "
-              f"in random blocks of {args.block:g} s (the first 0.5 s of each left out), {args.seconds:g} s", flush=True)
+              f"in random blocks of {args.block:g} s (the first {SETTLE_S:g} s of each left out), {args.seconds:g} s",
+              flush=True)
         if args.dashboard:
             dashboard(args, out, Path(tmp))
         else:

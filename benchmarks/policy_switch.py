@@ -24,6 +24,7 @@ import time
 
 POLICIES = ("slow", "quick", "fixed2")
 BASELINE = "slow"  # the ratios are to it
+SETTLE_S = 0.5  # seconds at the start of each block left out: they belong to the policy before it
 STALLED = 0.5  # seconds without a step: the job evaluated, paused or ended in that block, which is left out
 
 
@@ -45,7 +46,7 @@ class Fixed:
 
 
 class PolicySwitch:
-    def __init__(self, trainer, *, block_s: float = 3.0, settle_s: float = 0.5, policies=POLICIES,
+    def __init__(self, trainer, *, block_s: float = 3.0, settle_s: float = SETTLE_S, policies=POLICIES,
                  out: str | None = None, seed: int = 0):
         self.trainer, self.block_s, self.settle_s, self.policies = trainer, block_s, settle_s, tuple(policies)
         self.governor = trainer.governor
