@@ -285,3 +285,57 @@ def test_the_policy_switch_gives_every_policy_one_block_per_cycle_and_applies_it
     assert len(cycles) >= 2 and all(sorted(p) == sorted(POLICIES) for c, p in cycles.items() if c < max(cycles))
     text = summary(blocks)
     assert "quick" in text and "/ slow: median" in text
+
+
+def test_watch_vs_cli_gives_each_side_the_machine_in_turn(tmp_path):
+    """benchmarks/watch_vs_cli.py (the dashboard's job against the CLI, taking turns): in each cycle every side gets one
+    block while the others are stopped (real processes, SIGSTOP and SIGCONT), all run again afterwards, and the ratios
+    leave out a cycle with a stalled block."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from watch_vs_cli import STALLED, Side, ratios, take_turns
+
+    ticker = ("import sys, time\nn = 0\nwith open(sys.argv[1], 'a', buffering=1) as f:\n    while True:\n"
+              "        n += 1\n        f.write(f'{n} {time.perf_counter()}\\n')\n        time.sleep(0.005)\n")
+
+    class Log:  # the child's ticks stand for a run's logged steps
+        def __init__(self, path):
+            self.path = path
+
+        def ticks(self) -> list[tuple[int, float]]:
+            lines = self.path.read_text().splitlines() if self.path.exists() else []
+            return [(int(a), float(b)) for a, b in (line.split() for line in lines if line.count(" ") == 1)]
+
+        def newest_step(self) -> int:
+            ticks = self.ticks()
+            return ticks[-1][0] if ticks else 0
+
+        def rate(self, first: int, last: int) -> float:
+            return float(last - first)
+
+    logs = {name: Log(tmp_path / f"{name}.txt") for name in ("a", "b")}
+    children = {name: subprocess.Popen([sys.executable, "-c", ticker, str(log.path)]) for name, log in logs.items()}
+    try:
+        while not all(log.newest_step() for log in logs.values()):
+            time.sleep(0.05)
+        sides = [Side(name, logs[name], lambda name=name: [children[name].pid]) for name in logs]
+        blocks = take_turns(sides, cycles=3, block_s=0.5, settle_s=0.1)
+        time.sleep(0.3)
+        for name, log in logs.items():  # both run again after the last block
+            assert log.ticks()[-1][1] > max(b["end"] for b in blocks) + 0.1, name
+    finally:
+        for child in children.values():
+            child.kill()
+    assert sorted((b["cycle"], b["side"]) for b in blocks) == [(c, s) for c in range(3) for s in ("a", "b")]
+    for b in blocks:
+        other = logs["b" if b["side"] == "a" else "a"]
+        assert b["images_per_s"] > 10  # its own ticks went on
+        assert not [t for _, t in other.ticks() if b["start"] < t < b["end"]]  # the other's stopped
+    rated = [{"cycle": c, "side": s, "images_per_s": r, "stalled": stall} for c, s, r, stall in
+             [(0, "a", 90.0, 0.0), (0, "b", 100.0, 0.0), (1, "a", 50.0, STALLED), (1, "b", 100.0, 0.0),
+              (2, "b", 80.0, 0.0), (2, "a", 100.0, 0.1)]]
+    assert ratios(rated, "a", "b") == [0.9, 1.25]

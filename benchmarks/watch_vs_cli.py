@@ -1,0 +1,221 @@
+"""The dashboard's job, watched from Train tabs, against the CLI, side by side in one run: the two take turns.
+
+    python benchmarks/watch_vs_cli.py [--tabs 1 3] [--repeats 3] [--cycles 20] [--block 5]
+
+``bench_dashboard.py`` runs the CLI before and after each dashboard run; on a VM whose speed drifts by up to 2x within
+a minute, where its CLI runs fall decides a run's ratio (one-tab runs from 63% to 123% in one session). Here both
+train at once and take turns on the machine instead: the dashboard (its server with a report-2019 job started from the
+first tab, and every Chromium process, the tabs shown and refreshing) and a CLI run of the same preset, each stopped
+with SIGSTOP while the other has its block of ``--block`` seconds, in a random order in each cycle. A stopped process
+takes no CPU, so each block has the machine as that side would have it alone; the first ``--settle`` seconds after a
+switch are left out (the side's thread governor sees the other side's load in the window that spans its stop, and the
+tabs' timers fire on waking). The images/s of a block come from the steps the run's store logged in it (each step
+carries its flush window's rate; their harmonic mean is images over seconds); a block in which the job logged nothing
+for ``STALLED`` seconds (an evaluation or a checkpoint) is left out, with the other side's block of its cycle. Each
+run prints the median over cycles of the dashboard's images/s over the CLI's; ``--repeats`` runs, each with a fresh
+server, browser and CLI, give the median of the runs.
+
+What this measures is the steady state: the cost of the tabs' refreshes while a job trains, not the start of a run
+(a tab's first drawing, the job's start), which ``bench_dashboard.py`` includes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from bench_dashboard import LIVE_CURVES_DRAWN, SHOW, browser_cpu_seconds, descendants
+from serve import CHROMIUM_FLAGS, ROOT, dashboard_server, start_long_job
+
+from gan.store import RunStore
+
+STALLED = 0.75  # seconds without a logged step: the block is left out
+POLL_S = 0.25
+
+
+class StepLog:
+    """The steps a run's store has logged, read incrementally (only while its writer runs: never a stopped one's)."""
+
+    def __init__(self, runs_dir: Path):
+        self.runs_dir = runs_dir
+        self.rows = {"step": np.empty(0), "images_per_s": np.empty(0)}
+
+    def newest_step(self) -> int:
+        runs = RunStore(self.runs_dir).list()
+        if not runs:
+            return 0
+        after = int(self.rows["step"][-1]) if len(self.rows["step"]) else 0
+        new = RunStore(self.runs_dir).open(runs[0]["id"]).steps(after=after)
+        if new and len(new["step"]):
+            for key in self.rows:
+                self.rows[key] = np.concatenate([self.rows[key], new[key]])
+        return int(self.rows["step"][-1]) if len(self.rows["step"]) else 0
+
+    def rate(self, first: int, last: int) -> float:
+        """Images/s over the steps in (first, last]: the harmonic mean of their flush windows' rates."""
+        chosen = self.rows["images_per_s"][(self.rows["step"] > first) & (self.rows["step"] <= last)]
+        return float(len(chosen) / np.sum(1.0 / chosen)) if len(chosen) else float("nan")
+
+
+class Side:
+    """One contender: the processes stopped and continued together, and the log of the run they train."""
+
+    def __init__(self, name: str, log: StepLog, pids, on_continue=None):
+        self.name, self.log, self.pids = name, log, pids  # pids: a callable, asked at every switch
+        self.on_continue = on_continue  # called right after the side is continued, before the settle time
+
+    def signal(self, sig: int) -> None:
+        for pid in self.pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+
+def block(side: Side, block_s: float, settle_s: float) -> dict:
+    """Runs one block of ``side`` (already continued): its images/s after the settle time, and its longest stall."""
+    time.sleep(settle_s)
+    first = last = side.log.newest_step()
+    start = moved = time.perf_counter()
+    stalled = 0.0
+    while (now := time.perf_counter()) - start < block_s - settle_s:
+        time.sleep(POLL_S)
+        step, now = side.log.newest_step(), time.perf_counter()
+        if step != last:
+            last, moved = step, now
+        stalled = max(stalled, now - moved)
+    return {"side": side.name, "first": first, "last": last, "stalled": stalled, "start": start, "end": now}
+
+
+def take_turns(sides: list[Side], cycles: int, block_s: float, settle_s: float, seed: int = 0) -> list[dict]:
+    """Every cycle, each side one block in a random order, the others stopped; returns the blocks, rates filled in."""
+    rng, blocks = random.Random(seed), []
+    try:
+        for cycle in range(cycles):
+            for side in rng.sample(sides, len(sides)):
+                for other in sides:
+                    if other is not side:
+                        other.signal(signal.SIGSTOP)
+                side.signal(signal.SIGCONT)
+                if side.on_continue:
+                    side.on_continue()
+                blocks.append({"cycle": cycle, **block(side, block_s, settle_s)})
+    finally:
+        for side in sides:
+            side.signal(signal.SIGCONT)
+    by_name = {side.name: side for side in sides}
+    for b in blocks:
+        b["images_per_s"] = by_name[b["side"]].log.rate(b["first"], b["last"])
+    return blocks
+
+
+def ratios(blocks: list[dict], numerator: str, denominator: str) -> list[float]:
+    """Per complete cycle (both blocks without a stall), the numerator side's images/s over the denominator's."""
+    by_cycle: dict[int, dict[str, dict]] = {}
+    for b in blocks:
+        by_cycle.setdefault(b["cycle"], {})[b["side"]] = b
+    return [c[numerator]["images_per_s"] / c[denominator]["images_per_s"] for c in by_cycle.values()
+            if {numerator, denominator} <= c.keys() and all(c[s]["stalled"] < STALLED for s in (numerator, denominator))
+            and all(c[s]["images_per_s"] > 0 for s in (numerator, denominator))]
+
+
+def run(tabs: int, cycles: int, block_s: float, settle_s: float, seed: int,
+        views: tuple[str, ...] = ("shown",)) -> tuple[list[dict], float]:
+    """One run: the blocks of every side (the CLI, and the dashboard in each of ``views``) and Chromium's CPU seconds."""
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp, dashboard_server(Path(tmp) / "dashboard") as (url, server), \
+            sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+        pages = [browser.new_page(viewport={"width": 1400, "height": 1000}) for _ in range(tabs)]
+        for page in pages[1:]:  # watchers on the Train page before the job starts (bench_dashboard's --open before)
+            page.set_default_timeout(120_000)
+            page.goto(f"{url}/Train")
+            page.get_by_text("Start training").first.wait_for()
+        pages[0].set_default_timeout(120_000)
+        start_long_job(pages[0], url)
+        for page in pages:
+            page.wait_for_function(LIVE_CURVES_DRAWN)
+        cli = subprocess.Popen([sys.executable, "-m", "gan", "--runs-dir", str(Path(tmp) / "cli"), "train", "--preset",
+                                "report-2019", "--epochs", "1000", "--quiet"], cwd=ROOT, stdout=subprocess.DEVNULL)
+        try:
+            def dashboard_pids() -> list[int]:
+                chromium = [pid for pid in descendants(os.getpid()) if _comm(pid).startswith("chrom")]
+                return [server.pid, *descendants(server.pid), *chromium]
+
+            def view(state: str):
+                def show() -> None:  # a hidden tab asks for nothing (the browser test checks it)
+                    for page in pages:
+                        assert page.evaluate(SHOW, state), f"the tab could not be made {state}"
+                return show
+
+            dashboard_log = StepLog(Path(tmp) / "dashboard")
+            sides = [Side(f"dashboard {v}", dashboard_log, dashboard_pids,
+                          view("hidden" if v == "hidden" else "visible")) for v in views]
+            command_line = Side("cli", StepLog(Path(tmp) / "cli"), lambda: [cli.pid])
+            while command_line.log.newest_step() == 0:  # the CLI has started training (both train meanwhile)
+                if cli.poll() is not None:
+                    raise RuntimeError(f"the CLI ended with {cli.returncode}")
+                time.sleep(0.2)
+            browser_cpu = browser_cpu_seconds()
+            blocks = take_turns([*sides, command_line], cycles, block_s, settle_s, seed)
+            browser_cpu = browser_cpu_seconds() - browser_cpu
+        finally:
+            cli.kill()
+            cli.wait()
+        browser.close()
+    return blocks, browser_cpu
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text()
+    except OSError:
+        return ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tabs", type=int, nargs="+", default=[1, 3])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cycles", type=int, default=20)
+    parser.add_argument("--block", type=float, default=5.0, help="seconds per side per cycle")
+    parser.add_argument("--settle", type=float, default=1.0, help="seconds left out at the start of each block")
+    parser.add_argument("--view", nargs="+", choices=("shown", "hidden"), default=["shown"],
+                        help="the dashboard's blocks: its tabs shown (the product as watched), or hidden (a hidden tab "
+                             "asks for nothing: the job in the server alone); both: each its own block per cycle")
+    args = parser.parse_args()
+    print(f"# report-2019 (1000 epochs, metrics on) from the Train page ({', '.join(args.view)}) against the CLI; "
+          f"{args.cycles} cycles of one {args.block:g}-s block per side, in a random order, the others stopped "
+          f"(the first {args.settle:g} s of each block left out); {os.cpu_count()} CPUs", flush=True)
+    names = [f"dashboard {v}" for v in args.view]
+    medians = {(tabs, name): [] for tabs in args.tabs for name in names}
+    for repeat in range(args.repeats):
+        for tabs in args.tabs:
+            blocks, browser_cpu = run(tabs, args.cycles, args.block, args.settle, repeat, tuple(args.view))
+            cli = [b["images_per_s"] for b in blocks if b["side"] == "cli" and b["stalled"] < STALLED]
+            print(f"repeat {repeat}, {tabs} tab(s): CLI median {statistics.median(cli):,.0f} images/s "
+                  f"({min(cli):,.0f}-{max(cli):,.0f}); Chromium {browser_cpu / (args.cycles * args.block):.2f} cores "
+                  f"per second of dashboard blocks", flush=True)
+            for name in names:
+                values = ratios(blocks, name, "cli")
+                q = statistics.quantiles(values, n=4) if len(values) >= 2 else values * 3
+                medians[tabs, name].append(statistics.median(values))
+                print(f"  {name} / CLI: median {statistics.median(values):.1%} (quartiles {q[0]:.1%}-{q[2]:.1%}, "
+                      f"{len(values)} of {args.cycles} cycles)", flush=True)
+    for (tabs, name), values in medians.items():
+        print(f"{tabs} tab(s), {name} / CLI: median of {len(values)} runs {statistics.median(values):.1%} "
+              f"(runs: {', '.join(f'{v:.1%}' for v in values)})")
+
+
+if __name__ == "__main__":
+    main()
