@@ -69,9 +69,10 @@ class StepLog:
 class Side:
     """One contender: the processes stopped and continued together, and the log of the run they train."""
 
-    def __init__(self, name: str, log: StepLog, pids, on_continue=None):
+    def __init__(self, name: str, log: StepLog, pids, on_continue=None, cpu=None):
         self.name, self.log, self.pids = name, log, pids  # pids: a callable, asked at every switch
         self.on_continue = on_continue  # called right after the side is continued, before the settle time
+        self.cpu = cpu  # CPU seconds of something to watch in its blocks (the browser), a callable
 
     def signal(self, sig: int) -> None:
         for pid in self.pids():
@@ -85,6 +86,7 @@ def block(side: Side, block_s: float, settle_s: float) -> dict:
     """Runs one block of ``side`` (already continued): its images/s after the settle time, and its longest stall."""
     time.sleep(settle_s)
     first = last = side.log.newest_step()
+    cpu = side.cpu() if side.cpu else 0.0
     start = moved = time.perf_counter()
     stalled = 0.0
     while (now := time.perf_counter()) - start < block_s - settle_s:
@@ -93,7 +95,9 @@ def block(side: Side, block_s: float, settle_s: float) -> dict:
         if step != last:
             last, moved = step, now
         stalled = max(stalled, now - moved)
-    return {"side": side.name, "first": first, "last": last, "stalled": stalled, "start": start, "end": now}
+    cores = (side.cpu() - cpu) / (now - start) if side.cpu else 0.0
+    return {"side": side.name, "first": first, "last": last, "stalled": stalled, "start": start, "end": now,
+            "cores": cores}
 
 
 def take_turns(sides: list[Side], cycles: int, block_s: float, settle_s: float, seed: int = 0) -> list[dict]:
@@ -129,8 +133,8 @@ def ratios(blocks: list[dict], numerator: str, denominator: str) -> list[float]:
 
 
 def run(tabs: int, cycles: int, block_s: float, settle_s: float, seed: int,
-        views: tuple[str, ...] = ("shown",)) -> tuple[list[dict], float]:
-    """One run: the blocks of every side (the CLI, and the dashboard in each of ``views``) and Chromium's CPU seconds."""
+        views: tuple[str, ...] = ("shown",)) -> list[dict]:
+    """One run: the blocks of every side (the CLI, and the dashboard in each of ``views``)."""
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp, dashboard_server(Path(tmp) / "dashboard") as (url, server), \
@@ -160,20 +164,18 @@ def run(tabs: int, cycles: int, block_s: float, settle_s: float, seed: int,
 
             dashboard_log = StepLog(Path(tmp) / "dashboard")
             sides = [Side(f"dashboard {v}", dashboard_log, dashboard_pids,
-                          view("hidden" if v == "hidden" else "visible")) for v in views]
+                          view("hidden" if v == "hidden" else "visible"), browser_cpu_seconds) for v in views]
             command_line = Side("cli", StepLog(Path(tmp) / "cli"), lambda: [cli.pid])
             while command_line.log.newest_step() == 0:  # the CLI has started training (both train meanwhile)
                 if cli.poll() is not None:
                     raise RuntimeError(f"the CLI ended with {cli.returncode}")
                 time.sleep(0.2)
-            browser_cpu = browser_cpu_seconds()
             blocks = take_turns([*sides, command_line], cycles, block_s, settle_s, seed)
-            browser_cpu = browser_cpu_seconds() - browser_cpu
         finally:
             cli.kill()
             cli.wait()
         browser.close()
-    return blocks, browser_cpu
+    return blocks
 
 
 def _comm(pid: int) -> str:
@@ -201,17 +203,17 @@ def main() -> None:
     medians = {(tabs, name): [] for tabs in args.tabs for name in names}
     for repeat in range(args.repeats):
         for tabs in args.tabs:
-            blocks, browser_cpu = run(tabs, args.cycles, args.block, args.settle, repeat, tuple(args.view))
+            blocks = run(tabs, args.cycles, args.block, args.settle, repeat, tuple(args.view))
             cli = [b["images_per_s"] for b in blocks if b["side"] == "cli" and b["stalled"] < STALLED]
             print(f"repeat {repeat}, {tabs} tab(s): CLI median {statistics.median(cli):,.0f} images/s "
-                  f"({min(cli):,.0f}-{max(cli):,.0f}); Chromium {browser_cpu / (args.cycles * args.block):.2f} cores "
-                  f"per second of dashboard blocks", flush=True)
+                  f"({min(cli):,.0f}-{max(cli):,.0f})", flush=True)
             for name in names:
                 values = ratios(blocks, name, "cli")
                 q = statistics.quantiles(values, n=4) if len(values) >= 2 else values * 3
                 medians[tabs, name].append(statistics.median(values))
+                cores = statistics.mean(b["cores"] for b in blocks if b["side"] == name)
                 print(f"  {name} / CLI: median {statistics.median(values):.1%} (quartiles {q[0]:.1%}-{q[2]:.1%}, "
-                      f"{len(values)} of {args.cycles} cycles)", flush=True)
+                      f"{len(values)} of {args.cycles} cycles); Chromium {cores:.2f} cores", flush=True)
     for (tabs, name), values in medians.items():
         print(f"{tabs} tab(s), {name} / CLI: median of {len(values)} runs {statistics.median(values):.1%} "
               f"(runs: {', '.join(f'{v:.1%}' for v in values)})")
