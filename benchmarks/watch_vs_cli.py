@@ -1,6 +1,6 @@
 """The dashboard's job, watched from Train tabs, against the CLI, side by side in one run: the two take turns.
 
-    python benchmarks/watch_vs_cli.py [--tabs 1 3] [--repeats 3] [--cycles 20] [--block 5]
+    python benchmarks/watch_vs_cli.py [--tabs 1 3] [--repeats 3] [--cycles 20] [--block 5] [--view shown hidden cli]
 
 ``bench_dashboard.py`` runs the CLI before and after each dashboard run; on a VM whose speed drifts by up to 2x within
 a minute, where its CLI runs fall decides a run's ratio (one-tab runs from 63% to 123% in one session). Here both
@@ -16,7 +16,8 @@ run prints the median over cycles of the dashboard's images/s over the CLI's; ``
 server, browser and CLI, give the median of the runs.
 
 What this measures is the steady state: the cost of the tabs' refreshes while a job trains, not the start of a run
-(a tab's first drawing, the job's start), which ``bench_dashboard.py`` includes.
+(a tab's first drawing, the job's start), which ``bench_dashboard.py`` includes. ``--view cli`` adds a second CLI run
+as one more side, compared with the first: the method's own error on the machine of the day (its ratio should be 100%).
 """
 
 from __future__ import annotations
@@ -149,8 +150,13 @@ def run(tabs: int, cycles: int, block_s: float, settle_s: float, seed: int,
         start_long_job(pages[0], url)
         for page in pages:
             page.wait_for_function(LIVE_CURVES_DRAWN)
-        cli = subprocess.Popen([sys.executable, "-m", "gan", "--runs-dir", str(Path(tmp) / "cli"), "train", "--preset",
-                                "report-2019", "--epochs", "1000", "--quiet"], cwd=ROOT, stdout=subprocess.DEVNULL)
+        def start_cli(folder: str) -> subprocess.Popen:
+            return subprocess.Popen([sys.executable, "-m", "gan", "--runs-dir", str(Path(tmp) / folder), "train",
+                                     "--preset", "report-2019", "--epochs", "1000", "--quiet"], cwd=ROOT,
+                                    stdout=subprocess.DEVNULL)
+
+        clis = [start_cli("cli")] + ([start_cli("cli again")] if "cli" in views else [])
+        cli = clis[0]
         try:
             def dashboard_pids() -> list[int]:
                 chromium = [pid for pid in descendants(os.getpid()) if _comm(pid).startswith("chrom")]
@@ -164,16 +170,20 @@ def run(tabs: int, cycles: int, block_s: float, settle_s: float, seed: int,
 
             dashboard_log = StepLog(Path(tmp) / "dashboard")
             sides = [Side(f"dashboard {v}", dashboard_log, dashboard_pids,
-                          view("hidden" if v == "hidden" else "visible"), browser_cpu_seconds) for v in views]
-            command_line = Side("cli", StepLog(Path(tmp) / "cli"), lambda: [cli.pid])
-            while command_line.log.newest_step() == 0:  # the CLI has started training (both train meanwhile)
-                if cli.poll() is not None:
-                    raise RuntimeError(f"the CLI ended with {cli.returncode}")
-                time.sleep(0.2)
-            blocks = take_turns([*sides, command_line], cycles, block_s, settle_s, seed)
+                          view("hidden" if v == "hidden" else "visible"), browser_cpu_seconds)
+                     for v in views if v != "cli"]
+            command_lines = [Side(name, StepLog(Path(tmp) / name), lambda process=process: [process.pid])
+                             for name, process in zip(("cli", "cli again"), clis)]
+            for side, process in zip(command_lines, clis):
+                while side.log.newest_step() == 0:  # the CLI has started training (all train meanwhile)
+                    if process.poll() is not None:
+                        raise RuntimeError(f"the CLI ended with {process.returncode}")
+                    time.sleep(0.2)
+            blocks = take_turns([*sides, *command_lines], cycles, block_s, settle_s, seed)
         finally:
-            cli.kill()
-            cli.wait()
+            for process in clis:
+                process.kill()
+                process.wait()
         browser.close()
     return blocks
 
@@ -192,14 +202,18 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=20)
     parser.add_argument("--block", type=float, default=5.0, help="seconds per side per cycle")
     parser.add_argument("--settle", type=float, default=1.0, help="seconds left out at the start of each block")
-    parser.add_argument("--view", nargs="+", choices=("shown", "hidden"), default=["shown"],
+    parser.add_argument("--view", nargs="+", choices=("shown", "hidden", "cli"), default=["shown"],
                         help="the dashboard's blocks: its tabs shown (the product as watched), or hidden (a hidden tab "
-                             "asks for nothing: the job in the server alone); both: each its own block per cycle")
+                             "asks for nothing: the job in the server alone); several: each its own block per cycle; "
+                             "'cli': a second CLI run as one more side, against the first (the method's own error: "
+                             "its ratio should be 100%%)")
     args = parser.parse_args()
+    if set(args.view) == {"cli"}:  # the dashboard is a side, or it would train through the CLIs' blocks
+        parser.error("--view cli needs shown or hidden too")
     print(f"# report-2019 (1000 epochs, metrics on) from the Train page ({', '.join(args.view)}) against the CLI; "
           f"{args.cycles} cycles of one {args.block:g}-s block per side, in a random order, the others stopped "
           f"(the first {args.settle:g} s of each block left out); {os.cpu_count()} CPUs", flush=True)
-    names = [f"dashboard {v}" for v in args.view]
+    names = [f"dashboard {v}" if v != "cli" else "cli again" for v in args.view]
     medians = {(tabs, name): [] for tabs in args.tabs for name in names}
     for repeat in range(args.repeats):
         for tabs in args.tabs:
@@ -213,7 +227,8 @@ def main() -> None:
                 medians[tabs, name].append(statistics.median(values))
                 cores = statistics.mean(b["cores"] for b in blocks if b["side"] == name)
                 print(f"  {name} / CLI: median {statistics.median(values):.1%} (quartiles {q[0]:.1%}-{q[2]:.1%}, "
-                      f"{len(values)} of {args.cycles} cycles); Chromium {cores:.2f} cores", flush=True)
+                      f"{len(values)} of {args.cycles} cycles)"
+                      + (f"; Chromium {cores:.2f} cores" if name.startswith("dashboard") else ""), flush=True)
     for (tabs, name), values in medians.items():
         print(f"{tabs} tab(s), {name} / CLI: median of {len(values)} runs {statistics.median(values):.1%} "
               f"(runs: {', '.join(f'{v:.1%}' for v in values)})")
