@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from serve import CHROMIUM_FLAGS, ROOT, dashboard_server
+from serve import CHROMIUM_FLAGS, ROOT, dashboard_server, start_long_job
 
 from gan.store import RunStore
 
@@ -42,6 +42,21 @@ LIVE_CURVES_DRAWN = """() => {
     const chart = document.querySelector('div.gan-live-chart.js-plotly-plot');
     return !!chart && (chart._fullData || []).some(trace => trace.x && trace.x.length > 0);  // decoded arrays
 }"""
+
+
+def watch_long_job(browser, url: str, tabs: int) -> list:
+    """``tabs`` Train tabs on a long report-2019 job, the others open on the Train page before the first starts it
+    (``--open before``); returns the pages once each has drawn the live curves."""
+    pages = [browser.new_page(viewport={"width": 1400, "height": 1000}) for _ in range(tabs)]
+    for page in pages:
+        page.set_default_timeout(120_000)
+    for page in pages[1:]:
+        page.goto(f"{url}/Train")
+        page.get_by_text("Start training").first.wait_for()
+    start_long_job(pages[0], url)
+    for page in pages:
+        page.wait_for_function(LIVE_CURVES_DRAWN)
+    return pages
 
 
 @dataclass

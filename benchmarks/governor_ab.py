@@ -94,9 +94,9 @@ def synthetic(args, out: Path) -> None:
 
 
 def dashboard(args, out: Path, tmp: Path) -> None:
-    from bench_dashboard import LIVE_CURVES_DRAWN
+    from bench_dashboard import watch_long_job
     from playwright.sync_api import sync_playwright
-    from serve import CHROMIUM_FLAGS, dashboard_server, start_long_job
+    from serve import CHROMIUM_FLAGS, dashboard_server
 
     site = tmp / "site"
     site.mkdir()
@@ -105,15 +105,7 @@ def dashboard(args, out: Path, tmp: Path) -> None:
     path = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     with dashboard_server(tmp / "runs", env={"PYTHONPATH": path}) as (url, _), sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
-        pages = [browser.new_page(viewport={"width": 1400, "height": 1000}) for _ in range(args.tabs)]
-        for page in pages[1:]:
-            page.set_default_timeout(120_000)
-            page.goto(f"{url}/Train")
-            page.get_by_text("Start training").first.wait_for()
-        pages[0].set_default_timeout(120_000)
-        start_long_job(pages[0], url)
-        for page in pages:
-            page.wait_for_function(LIVE_CURVES_DRAWN)
+        pages = watch_long_job(browser, url, args.tabs)
         started = time.monotonic()
         while time.monotonic() - started < args.seconds:
             pages[0].wait_for_timeout(1000)

@@ -34,8 +34,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_dashboard import LIVE_CURVES_DRAWN, SHOW, browser_cpu_seconds, descendants
-from serve import CHROMIUM_FLAGS, ROOT, dashboard_server, start_long_job
+from bench_dashboard import SHOW, browser_cpu_seconds, descendants, watch_long_job
+from serve import CHROMIUM_FLAGS, ROOT, dashboard_server
 
 from gan.store import RunStore
 
@@ -141,22 +141,14 @@ def run(tabs: int, cycles: int, block_s: float, settle_s: float, seed: int,
     with tempfile.TemporaryDirectory() as tmp, dashboard_server(Path(tmp) / "dashboard") as (url, server), \
             sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
-        pages = [browser.new_page(viewport={"width": 1400, "height": 1000}) for _ in range(tabs)]
-        for page in pages[1:]:  # watchers on the Train page before the job starts (bench_dashboard's --open before)
-            page.set_default_timeout(120_000)
-            page.goto(f"{url}/Train")
-            page.get_by_text("Start training").first.wait_for()
-        pages[0].set_default_timeout(120_000)
-        start_long_job(pages[0], url)
-        for page in pages:
-            page.wait_for_function(LIVE_CURVES_DRAWN)
+        pages = watch_long_job(browser, url, tabs)
+
         def start_cli(folder: str) -> subprocess.Popen:
             return subprocess.Popen([sys.executable, "-m", "gan", "--runs-dir", str(Path(tmp) / folder), "train",
                                      "--preset", "report-2019", "--epochs", "1000", "--quiet"], cwd=ROOT,
                                     stdout=subprocess.DEVNULL)
 
         clis = [start_cli("cli")] + ([start_cli("cli again")] if "cli" in views else [])
-        cli = clis[0]
         try:
             def dashboard_pids() -> list[int]:
                 chromium = [pid for pid in descendants(os.getpid()) if _comm(pid).startswith("chrom")]
@@ -218,11 +210,14 @@ def main() -> None:
     for repeat in range(args.repeats):
         for tabs in args.tabs:
             blocks = run(tabs, args.cycles, args.block, args.settle, repeat, tuple(args.view))
-            cli = [b["images_per_s"] for b in blocks if b["side"] == "cli" and b["stalled"] < STALLED]
+            cli = [b["images_per_s"] for b in blocks if b["side"] == "cli" and b["stalled"] < STALLED] or [np.nan]
             print(f"repeat {repeat}, {tabs} tab(s): CLI median {statistics.median(cli):,.0f} images/s "
                   f"({min(cli):,.0f}-{max(cli):,.0f})", flush=True)
             for name in names:
                 values = ratios(blocks, name, "cli")
+                if not values:  # every cycle had a stalled block (a short run's evaluations)
+                    print(f"  {name} / CLI: no complete cycle", flush=True)
+                    continue
                 q = statistics.quantiles(values, n=4) if len(values) >= 2 else values * 3
                 medians[tabs, name].append(statistics.median(values))
                 cores = statistics.mean(b["cores"] for b in blocks if b["side"] == name)
@@ -230,6 +225,8 @@ def main() -> None:
                       f"{len(values)} of {args.cycles} cycles)"
                       + (f"; Chromium {cores:.2f} cores" if name.startswith("dashboard") else ""), flush=True)
     for (tabs, name), values in medians.items():
+        if not values:
+            continue
         print(f"{tabs} tab(s), {name} / CLI: median of {len(values)} runs {statistics.median(values):.1%} "
               f"(runs: {', '.join(f'{v:.1%}' for v in values)})")
 
