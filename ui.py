@@ -190,6 +190,7 @@ def _figure(spec: dict) -> go.Figure:
     the builders below, and tests/test_live_view.py validates every kind they make."""
     return go.Figure(spec, _validate=False)
 
+
 def _x_epochs(columns: dict, steps_per_epoch: int) -> np.ndarray:
     return (columns["step"] / max(steps_per_epoch, 1)).astype(np.float32)
 
