@@ -724,6 +724,17 @@ const drawQuality = (s) => {
   }).catch((error) => { s.qualityCaption.textContent = `The quality charts could not be drawn: ${error}`; });
 };
 
+// the newest curve figures, if their charts are on screen (or not drawn yet): drawn now, else when scrolled back to.
+// A tab scrolled down to the grid or the quality charts redraws no curves while it stays there.
+const drawCurves = (s) => {
+  const figures = s.curvesPending;
+  if (!figures) return Promise.resolve();
+  const place = s.charts.getBoundingClientRect();
+  if (s.charts.childElementCount && (place.bottom <= 0 || place.top >= window.innerHeight)) return Promise.resolve();
+  s.curvesPending = null;
+  return drawCharts(s.charts, figures, "wasserstein", s.data.config, s.data.plotly);
+};
+
 // the quality charts, if their place is on screen once what is above it has been drawn (only then is their place
 // known): drawn now, else when scrolled to
 const showQuality = (s) => (s.drawing || Promise.resolve()).then(() => {
@@ -752,6 +763,9 @@ export default function ({ parentElement, data, setTriggerValue }) {
     s.qualityCaption = make(s.quality, "div", "gan-live-caption");
     s.observer = new IntersectionObserver((entries) => entries[entries.length - 1].isIntersecting && showQuality(s));
     s.observer.observe(s.quality);
+    s.curvesObserver = new IntersectionObserver((entries) => entries[entries.length - 1].isIntersecting &&
+      drawCurves(s).catch((error) => { s.caption.textContent = `The charts could not be drawn: ${error}`; }));
+    s.curvesObserver.observe(s.charts);
   }
   s.caption.innerHTML = data.caption;
   const stop = () => clearTimeout(s.timer);
@@ -762,7 +776,8 @@ export default function ({ parentElement, data, setTriggerValue }) {
     const drawn = [];
     if (state.figures) {
       s.figuresId = state.figures_id;
-      drawn.push(drawCharts(s.charts, state.figures, "wasserstein", data.config, data.plotly));
+      s.curvesPending = state.figures;
+      drawn.push(drawCurves(s));
     }
     if (state.quality && state.quality.id !== s.qualityId) {
       s.qualityId = state.quality.id;

@@ -97,6 +97,8 @@ def grid_src(page) -> str:
 
 
 # how many evaluations the Train page's quality chart shows (0: no such chart)
+# the newest epoch drawn in the live loss chart (the last point of its last curve)
+LAST_X = "(() => { const d = window.lossChart._fullData; const x = d[d.length - 1].x; return x[x.length - 1]; })()"
 QUALITY_EPOCHS = """() => {
     const chart = [...document.querySelectorAll('.js-plotly-plot')]
         .find(d => (((d.layout || {}).title || {}).text || '').includes('Sample quality'));
@@ -191,6 +193,17 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     reruns, shown = frames["sent"], page.evaluate(QUALITY_EPOCHS)
     wait_for(lambda: page.evaluate(QUALITY_EPOCHS) > shown, message="the quality chart to show a new evaluation")
     assert frames["sent"] == reruns, "a new evaluation came by a rerun of the page"
+    # scrolled away from the curves (down to the quality charts), a refresh does not redraw them: that redraw is most
+    # of what watching costs the training; back on screen, they are drawn at once with the newest figures
+    page.locator(".gan-live-quality > .gan-live-caption").scroll_into_view_if_needed()
+    page.wait_for_timeout(500)  # a redraw under way finishes
+    assert page.evaluate("window.lossChart.getBoundingClientRect().bottom <= 0"), "the curves are still on screen"
+    drawn, count = page.evaluate(LAST_X), asked()
+    wait_for(lambda: page.wait_for_timeout(100) or asked() >= count + 2, message="two refreshes, curves off screen")
+    page.wait_for_timeout(500)
+    assert page.evaluate(LAST_X) == drawn, "curves off screen were redrawn"
+    page.locator(".gan-live-progress").scroll_into_view_if_needed()
+    wait_for(lambda: page.evaluate(LAST_X) > drawn, message="the curves redrawn back on screen")
     page.evaluate("window.scrollTo(0, 0)")
     shoot(page, "train")
 
