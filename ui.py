@@ -724,13 +724,18 @@ const drawQuality = (s) => {
   }).catch((error) => { s.qualityCaption.textContent = `The quality charts could not be drawn: ${error}`; });
 };
 
+// whether some of ``element`` lies in the window
+const onScreen = (element) => {
+  const place = element.getBoundingClientRect();
+  return place.bottom > 0 && place.top < window.innerHeight;
+};
+
 // the newest curve figures, if their charts are on screen (or not drawn yet): drawn now, else when scrolled back to.
 // A tab scrolled down to the grid or the quality charts redraws no curves while it stays there.
 const drawCurves = (s) => {
   const figures = s.curvesPending;
   if (!figures) return Promise.resolve();
-  const place = s.charts.getBoundingClientRect();
-  if (s.charts.childElementCount && (place.bottom <= 0 || place.top >= window.innerHeight)) return Promise.resolve();
+  if (s.charts.childElementCount && !onScreen(s.charts)) return Promise.resolve();
   s.curvesPending = null;
   return drawCharts(s.charts, figures, "wasserstein", s.data.config, s.data.plotly);
 };
@@ -738,8 +743,7 @@ const drawCurves = (s) => {
 // the quality charts, if their place is on screen once what is above it has been drawn (only then is their place
 // known): drawn now, else when scrolled to
 const showQuality = (s) => (s.drawing || Promise.resolve()).then(() => {
-  const place = s.quality.getBoundingClientRect();
-  if (s.qualityPending && place.bottom > 0 && place.top < window.innerHeight) return drawQuality(s);
+  if (s.qualityPending && onScreen(s.quality)) return drawQuality(s);
 });
 
 export default function ({ parentElement, data, setTriggerValue }) {

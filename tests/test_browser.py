@@ -96,9 +96,9 @@ def grid_src(page) -> str:
     return image.get_attribute("src") if image.count() else ""
 
 
-# how many evaluations the Train page's quality chart shows (0: no such chart)
 # the newest epoch drawn in the live loss chart (the last point of its last curve)
 LAST_X = "(() => { const d = window.lossChart._fullData; const x = d[d.length - 1].x; return x[x.length - 1]; })()"
+# how many evaluations the Train page's quality chart shows (0: no such chart)
 QUALITY_EPOCHS = """() => {
     const chart = [...document.querySelectorAll('.js-plotly-plot')]
         .find(d => (((d.layout || {}).title || {}).text || '').includes('Sample quality'));
