@@ -10,6 +10,7 @@ import functools
 import html
 import io
 import json
+import math
 import os
 import sys
 import threading
@@ -250,29 +251,66 @@ def _event_marks(events: list[dict], steps_per_epoch: int) -> tuple[list[dict], 
     return shapes, annotations
 
 
+# The live view's curve charts hold their axes: each range is rounded out to a coarse grid, so it stays the same from
+# one refresh to the next while the new points fall inside it, and the browser then moves the traces alone
+# (``drawCurve`` in the live panel) instead of redrawing the whole chart (axes, ticks, legend, titles).
+_X_STEPS = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)  # the x axis's end: the curves fill 2/3 of it at the least
+_Y_STEPS = (1.0, 2.0, 5.0, 10.0)  # the y axis's bounds: multiples of a step of about a fifth of the data's span
+
+
+def _ceiling(value: float, steps: tuple[float, ...]) -> float:
+    """The least ``m · 10^k`` that is at least ``value`` (> 0), ``m`` one of ``steps``."""
+    scale = 10.0 ** math.floor(math.log10(value))
+    return next(m * scale for m in steps if m * scale >= value * (1 - 1e-9))
+
+
+def held_ranges(x_end: float, y: list[np.ndarray], *, epochs: int) -> dict[str, list[float]]:
+    """The live view's axis ranges for curves that reach epoch ``x_end`` through the values ``y``: x from 0 to the
+    next of ``_X_STEPS``'s ends (at most ``epochs``, the run's length, once the curves are within it), y out to the
+    multiples of ``_Y_STEPS``'s step around the finite values with 2% to spare (no y range without finite values)."""
+    end = _ceiling(max(x_end, 1e-3), _X_STEPS)
+    ranges = {"x": [0.0, min(end, epochs) if 0 < x_end <= epochs else end]}
+    finite = [v[np.isfinite(v)] for v in y]
+    finite = [v for v in finite if v.size]
+    if finite:
+        low, high = float(min(v.min() for v in finite)), float(max(v.max() for v in finite))
+        spare = 0.02 * ((high - low) or abs(high) or 1.0)
+        low, high = low - spare, high + spare
+        step = _ceiling((high - low) / 5, _Y_STEPS)
+        ranges["y"] = [math.floor(low / step) * step, math.ceil(high / step) * step]
+    return ranges
+
+
 def _curves_spec(columns: dict, names: tuple[str, ...], *, steps_per_epoch: int, events: list[dict],
-                 max_points: int, **layout) -> dict:
-    """A figure dict of the ``names`` curves (downsampled to ``max_points``) with the event marks."""
+                 max_points: int, hold_to: int | None = None, **layout) -> dict:
+    """A figure dict of the ``names`` curves (downsampled to ``max_points``) with the event marks. ``hold_to``: the
+    run's epochs, for the live view's held axes (``held_ranges``); None: the axes fit the data (Plotly's autorange)."""
     traces, shapes, annotations = [], [], []
     data = downsample({k: v for k, v in columns.items() if k in ("step", *names)}, max_points=max_points)
+    props = _layout_props(**layout)
     if data:
         x = _x_epochs(data, steps_per_epoch)
         traces = [t for name in names if name in data for t in _curve_traces(x, data, name)]
         shapes, annotations = _event_marks(events, steps_per_epoch)
-    return dict(data=traces, layout=dict(_layout_props(**layout), shapes=shapes, annotations=annotations))
+        if hold_to is not None and x.size:
+            ranges = held_ranges(float(x[-1]), [t["y"] for t in traces], epochs=hold_to)
+            for axis, span in ranges.items():
+                props[f"{axis}axis"]["range"] = span
+    return dict(data=traces, layout=dict(props, shapes=shapes, annotations=annotations))
 
 
 def loss_figure(columns: dict, *, loss: str, steps_per_epoch: int, events: list[dict], revision: str,
-                max_points: int = MAX_POINTS) -> go.Figure:
+                max_points: int = MAX_POINTS, hold_to: int | None = None) -> go.Figure:
     return _figure(_curves_spec(columns, ("d_loss_real", "d_loss_fake", "g_loss"), steps_per_epoch=steps_per_epoch,
-                               events=events, max_points=max_points, title="Losses", y_title=LOSSES[loss].unit,
-                               revision=revision))
+                               events=events, max_points=max_points, hold_to=hold_to, title="Losses",
+                               y_title=LOSSES[loss].unit, revision=revision))
 
 
 def score_figure(columns: dict, *, loss: str, steps_per_epoch: int, events: list[dict], revision: str,
-                 max_points: int = MAX_POINTS) -> go.Figure:
+                 max_points: int = MAX_POINTS, hold_to: int | None = None) -> go.Figure:
     """Mean D(x) and D(G(z)): a probability with the 0.5 equilibrium line where the loss makes one."""
-    curves = dict(steps_per_epoch=steps_per_epoch, events=events, max_points=max_points, revision=revision)
+    curves = dict(steps_per_epoch=steps_per_epoch, events=events, max_points=max_points, revision=revision,
+                  hold_to=hold_to)
     if not LOSSES[loss].probability:
         return _figure(_curves_spec(columns, ("d_real", "d_fake"), title="Critic's mean score, real and fake",
                                    y_title="score", **curves))
@@ -290,9 +328,9 @@ def score_figure(columns: dict, *, loss: str, steps_per_epoch: int, events: list
 
 
 def wasserstein_figure(columns: dict, *, steps_per_epoch: int, events: list[dict], revision: str,
-                       max_points: int = MAX_POINTS) -> go.Figure:
+                       max_points: int = MAX_POINTS, hold_to: int | None = None) -> go.Figure:
     return _figure(_curves_spec(columns, ("wasserstein", "gradient_penalty"), steps_per_epoch=steps_per_epoch,
-                               events=events, max_points=max_points, revision=revision,
+                               events=events, max_points=max_points, revision=revision, hold_to=hold_to,
                                title="Wasserstein estimate and gradient penalty", y_title="critic units"))
 
 
@@ -337,7 +375,8 @@ def live_figures(run: Run, config: TrainConfig, columns: dict, events: list[dict
     with cache.lock:
         stale = cache.key != key or (cache.last_step != last_step and time.monotonic() - cache.built >= REBUILD_S)
         if stale:
-            chart = dict(steps_per_epoch=config.steps_per_epoch, events=events, revision=run.id, max_points=max_points)
+            chart = dict(steps_per_epoch=config.steps_per_epoch, events=events, revision=run.id, max_points=max_points,
+                         hold_to=config.epochs)
             figures = {"losses": loss_figure(columns, loss=config.loss, **chart),
                        "scores": score_figure(columns, loss=config.loss, **chart)}
             if "wasserstein" in columns:
@@ -692,7 +731,40 @@ def live_response(run_id: str, query: dict) -> tuple[int, bytes]:
                              have_quality=str(query.get("quality", "")))
 
 
-_LIVE_PANEL_JS = _PLOTLY_JS + """
+# how the live panel draws a chart: ``redraw`` (from scratch), ``drawCurve`` (a curve chart, in place); also in
+# benchmarks/chart_redraw.py
+_DRAW_JS = """
+// ``figure`` drawn in ``chart`` from scratch (its frames too: D's slider)
+const redraw = (Plotly, chart, figure, config) => Plotly.react(chart, {...figure, config});
+
+// a curve chart's new ``figure``: when only its points changed since the last drawing (the same layout, with the
+// axes the server held, and the same traces), the traces alone are moved to them, which redraws no axes, ticks,
+// legend or titles and takes about half the browser's CPU of a whole redraw (benchmarks/chart_redraw.py); else,
+// or where the user let an axis fit the data (a double click), the whole chart is redrawn. An axis the user zoomed,
+// panned or fitted keeps the user's range: the server's goes only where the user left the axis as it was sent.
+const drawCurve = (Plotly, chart, figure, config) => {
+  const {data, layout} = figure;
+  const sent = chart.ganSent || {};
+  chart.ganSent = {};
+  for (const axis of ["xaxis", "yaxis"]) {
+    const shown = (chart.layout || {})[axis];
+    chart.ganSent[axis] = layout[axis].range;
+    if (sent[axis] && shown && JSON.stringify(shown.range) !== JSON.stringify(sent[axis])) {
+      layout[axis] = {...layout[axis], range: shown.range, autorange: shown.autorange};
+    }
+  }
+  const key = JSON.stringify([layout, data.map(({x, y, ...rest}) => rest)]);
+  const axes = chart._fullLayout || {};
+  const held = axes.xaxis && axes.xaxis.autorange === false && axes.yaxis && axes.yaxis.autorange === false;
+  if (key === chart.ganKey && held) {
+    return Plotly.animate(chart, {data: data.map(({x, y}) => ({x, y})), traces: data.map((_, i) => i)},
+      {transition: {duration: 0}, frame: {duration: 0, redraw: false}, mode: "immediate"});
+  }
+  chart.ganKey = key;
+  return redraw(Plotly, chart, figure, config);
+};
+"""
+_LIVE_PANEL_JS = _PLOTLY_JS + _DRAW_JS + """
 const make = (parent, tag, className) => {
   const element = document.createElement(tag);
   element.className = className;
@@ -700,9 +772,9 @@ const make = (parent, tag, className) => {
   return element;
 };
 
-// each figure of ``figures`` (name: figure) drawn in place, in its own chart of ``parent``; ``wide``: the one that
-// takes the whole row
-const drawCharts = (parent, figures, wide, config, chunk) => plotly(chunk).then((Plotly) =>
+// each figure of ``figures`` (name: figure) drawn in place with ``draw``, in its own chart of ``parent``; ``wide``: the
+// one that takes the whole row
+const drawCharts = (parent, figures, wide, config, chunk, draw) => plotly(chunk).then((Plotly) =>
   Promise.all(Object.entries(figures).map(([name, figure]) => {
     let chart = parent.querySelector(`div.gan-live-chart[data-name="${name}"]`);
     if (!chart) {
@@ -711,14 +783,15 @@ const drawCharts = (parent, figures, wide, config, chunk) => plotly(chunk).then(
       if (name === wide) chart.style.gridColumn = "1 / -1";
     }
     figure.layout.width = chart.clientWidth || undefined;  // the column's width, read at each drawing
-    return Plotly.react(chart, {...figure, config});  // frames too (D's slider)
+    return draw(Plotly, chart, figure, config);
   })));
 
 const drawQuality = (s) => {
   const quality = s.qualityPending;
   if (!quality) return Promise.resolve();
   s.qualityPending = null;
-  return drawCharts(s.qualityCharts, quality.figures, "discriminator", s.data.config, s.data.plotly).then(() => {
+  const {config, plotly: chunk} = s.data;
+  return drawCharts(s.qualityCharts, quality.figures, "discriminator", config, chunk, redraw).then(() => {
     s.qualityCaption.textContent = quality.caption;
     s.quality.style.minHeight = "";
   }).catch((error) => { s.qualityCaption.textContent = `The quality charts could not be drawn: ${error}`; });
@@ -737,7 +810,7 @@ const drawCurves = (s) => {
   if (!figures) return Promise.resolve();
   if (s.charts.childElementCount && !onScreen(s.charts)) return Promise.resolve();
   s.curvesPending = null;
-  return drawCharts(s.charts, figures, "wasserstein", s.data.config, s.data.plotly);
+  return drawCharts(s.charts, figures, "wasserstein", s.data.config, s.data.plotly, drawCurve);
 };
 
 // the quality charts, if their place is on screen once what is above it has been drawn (only then is their place

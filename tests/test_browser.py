@@ -5,6 +5,7 @@ Runs whenever Chromium and Playwright are installed; under CI=true their absence
 Screenshots of every page land in tests/artifacts/ (the README's come from here).
 """
 
+import json
 import os
 import re
 from pathlib import Path
@@ -99,6 +100,25 @@ def grid_src(page) -> str:
 # the newest epoch drawn in the live loss chart (the last point of its last curve)
 LAST_X = "(() => { const d = window.lossChart._fullData; const x = d[d.length - 1].x; return x[x.length - 1]; })()"
 # how many evaluations the Train page's quality chart shows (0: no such chart)
+# the loss chart's calls of Plotly.react and Plotly.animate from now on, counted in window.calls
+COUNT_CALLS = """() => {
+    window.calls = {react: 0, animate: 0};
+    for (const name of Object.keys(window.calls)) {
+        const call = Plotly[name];
+        Plotly[name] = (...args) => { if (args[0] === window.lossChart) window.calls[name]++; return call(...args); };
+    }
+}"""
+# whether the loss chart's curves (lines and bands) are drawn as a fresh chart of ``figure`` draws them
+AS_DRAWN_AFRESH = """async (figure) => {
+    const chart = window.lossChart;
+    const paths = (gd) => [...gd.querySelectorAll('.scatterlayer path')].map(p => p.getAttribute('d'));
+    const drawn = paths(chart), copy = document.body.appendChild(document.createElement('div'));
+    await Plotly.newPlot(copy, figure.data, {...figure.layout, width: chart._fullLayout.width});
+    const afresh = paths(copy);
+    Plotly.purge(copy);
+    copy.remove();
+    return drawn.length > 0 && JSON.stringify(drawn) === JSON.stringify(afresh);
+}"""
 QUALITY_EPOCHS = """() => {
     const chart = [...document.querySelectorAll('.js-plotly-plot')]
         .find(d => (((d.layout || {}).title || {}).text || '').includes('Sample quality'));
@@ -165,6 +185,7 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     wait_for(lambda: loss_points(page) > 5, message="points in the loss chart")
     # each refresh redraws the curves in the chart already there (Plotly.react), not in a new one
     page.evaluate("window.lossChart = document.querySelector('.js-plotly-plot')")
+    page.evaluate(COUNT_CALLS)
     before = dict(frames)
     wait_for(lambda: page.wait_for_timeout(100) or asked() >= before["sent"] + before["fetched"] + 2,
              message="two refreshes")
@@ -172,6 +193,15 @@ def test_train_watch_pause_resume_stop_compare_generate(server, page):
     assert page.evaluate("window.lossChart.isConnected && document.querySelector('.js-plotly-plot') === window.lossChart")
     # while the job trains, a refresh is a fetch of the live data route, drawn in place: not a Streamlit rerun
     assert frames["fetched"] > before["fetched"], f"the live panel fetched nothing: {before} -> {frames}"
+    # while the new points fall within the held axes, a refresh moves the traces alone (Plotly.animate), and they are
+    # drawn as a whole redraw would draw them (checked with the polling stopped: no drawing under way)
+    wait_for(lambda: page.wait_for_timeout(100) or page.evaluate("window.calls.animate") >= 2,
+             message="two refreshes that move the curves alone")
+    set_visibility(page, "hidden")
+    page.wait_for_timeout(500)
+    newest = [json.loads(body) for body in received if body.startswith(b'{"version"') and b'"figures"' in body][-1]
+    assert page.evaluate(AS_DRAWN_AFRESH, newest["figures"]["losses"]), "the curves moved differ from the newest figure"
+    set_visibility(page, "visible")
     # so a zoom survives the refreshes (the figure's uirevision stays the same while the run trains)
     page.evaluate("Plotly.relayout(window.lossChart, {'xaxis.range': [0, 0.05]})")
     count = asked()

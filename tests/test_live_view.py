@@ -96,13 +96,50 @@ def test_every_kind_of_curve_figure_is_valid_although_built_unchecked(loss):
     for name in ("d_loss_real", "d_loss_fake", "g_loss", "d_real", "d_fake", "wasserstein", "gradient_penalty"):
         columns[name] = np.linspace(0.1, 1.0, n)
     events = [{"step": 20, "time": 0.0, "kind": "resume", "detail": {"lr_d": 0.0005}}]
-    chart = dict(steps_per_epoch=10, events=events, revision="r", max_points=16)
-    figures = [ui.loss_figure(columns, loss=loss, **chart), ui.score_figure(columns, loss=loss, **chart),
-               ui.wasserstein_figure(columns, **chart)]
+    figures = []
+    for hold_to in (None, 10):  # the axes fit to the data, or held (the live view's)
+        chart = dict(steps_per_epoch=10, events=events, revision="r", max_points=16, hold_to=hold_to)
+        figures += [ui.loss_figure(columns, loss=loss, **chart), ui.score_figure(columns, loss=loss, **chart),
+                    ui.wasserstein_figure(columns, **chart)]
     for fig in figures:
         checked = go.Figure(fig.to_plotly_json())  # validates every property; raises ValueError on a bad one
         assert len(checked.data) == len(fig.data) == 2 * len([t for t in fig.data if t.showlegend is not False])
         assert checked.layout.shapes[0].line.dash == "dot"
+
+
+def test_the_live_axes_hold_their_ranges_while_the_new_points_fall_inside_them():
+    """The live view's axes (``ui.held_ranges``): x from 0 to an end from 1, 1.5, 2, 3, 4, 5, 6, 8 × 10^k, at most the
+    run's epochs; y out to multiples of a step of about a fifth of the span, with 2% to spare. A refresh whose new
+    points fall inside keeps both ranges, so the browser moves the traces alone."""
+    assert ui.held_ranges(0.37, [], epochs=50) == {"x": [0.0, 0.4]}  # no y without finite values
+    assert ui.held_ranges(3.1, [np.array([np.nan, np.inf], np.float32)], epochs=50) == {"x": [0.0, 4.0]}
+    assert ui.held_ranges(41.0, [], epochs=500)["x"] == [0.0, 50.0]
+    assert ui.held_ranges(41.0, [], epochs=45)["x"] == [0.0, 45.0]  # the run's end comes first
+    assert ui.held_ranges(46.0, [], epochs=45)["x"] == [0.0, 50.0]  # a run taken past its epochs: the data's end
+    losses = [np.array([0.31, 0.9, 1.7], np.float32), np.array([0.5, np.nan, 1.2], np.float32)]
+    ranges = ui.held_ranges(12.3, losses, epochs=100)
+    low, high = ranges["y"]
+    assert ranges["x"] == [0.0, 15.0] and (low, high) == pytest.approx((0.0, 2.0))
+    # the next refreshes: more epochs, a little more spread, the same ranges; past them, new ones that hold the data
+    assert ui.held_ranges(14.9, [*losses, np.array([0.35, 1.9], np.float32)], epochs=100) == ranges
+    wider = ui.held_ranges(15.2, [*losses, np.array([-0.4, 2.6], np.float32)], epochs=100)
+    assert wider["x"] == [0.0, 20.0] and wider["y"][0] < -0.4 and wider["y"][1] > 2.6
+    # a flat curve still gets an axis of some height, around its value
+    flat = ui.held_ranges(1.0, [np.full(5, 0.69, np.float32)], epochs=5)["y"]
+    assert flat[0] < 0.69 < flat[1]
+
+
+def test_the_live_figures_hold_their_axes_and_figures_drawn_once_fit_theirs(run):
+    """The live view's curve charts are sent with their axes' ranges (held: ``held_ranges``), the probability chart's
+    y from 0 to 1; a chart drawn once (Compare) leaves them to Plotly's autorange."""
+    config = run.config()
+    figures = ui.live_figures(run, config, ui.history(run), [], max_points=ui.LIVE_POINTS)
+    losses, scores = figures["losses"].layout, figures["scores"].layout
+    assert losses.xaxis.range[0] == 0 and losses.xaxis.range[1] >= config.epochs - 1e-6
+    assert losses.yaxis.range is not None and tuple(scores.yaxis.range) == (0, 1)
+    drawn_once = ui.loss_figure(run.steps(), loss=config.loss, steps_per_epoch=config.steps_per_epoch, events=[],
+                                revision=run.id)
+    assert drawn_once.layout.xaxis.range is None and drawn_once.layout.yaxis.range is None
 
 
 def test_a_min_max_band_is_one_closed_trace_around_its_curve():
