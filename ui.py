@@ -267,7 +267,8 @@ def _ceiling(value: float, steps: tuple[float, ...]) -> float:
 def held_ranges(x_end: float, y: list[np.ndarray], *, epochs: int) -> dict[str, list[float]]:
     """The live view's axis ranges for curves that reach epoch ``x_end`` through the values ``y``: x from 0 to the
     next of ``_X_STEPS``'s ends (at most ``epochs``, the run's length, once the curves are within it), y out to the
-    multiples of ``_Y_STEPS``'s step around the finite values with 2% to spare (no y range without finite values)."""
+    multiples of ``_Y_STEPS``'s step around the finite values with 2% to spare, not below 0 where none is (no y range
+    without finite values)."""
     end = _ceiling(max(x_end, 1e-3), _X_STEPS)
     ranges = {"x": [0.0, min(end, epochs) if 0 < x_end <= epochs else end]}
     finite = [v[np.isfinite(v)] for v in y]
@@ -275,7 +276,7 @@ def held_ranges(x_end: float, y: list[np.ndarray], *, epochs: int) -> dict[str, 
     if finite:
         low, high = float(min(v.min() for v in finite)), float(max(v.max() for v in finite))
         spare = 0.02 * ((high - low) or abs(high) or 1.0)
-        low, high = low - spare, high + spare
+        low, high = (low - spare if low < 0 or low - spare >= 0 else 0.0), high + spare  # no axis below 0 for data above
         step = _ceiling((high - low) / 5, _Y_STEPS)
         ranges["y"] = [math.floor(low / step) * step, math.ceil(high / step) * step]
     return ranges

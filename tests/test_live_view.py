@@ -124,6 +124,9 @@ def test_the_live_axes_hold_their_ranges_while_the_new_points_fall_inside_them()
     assert ui.held_ranges(14.9, [*losses, np.array([0.35, 1.9], np.float32)], epochs=100) == ranges
     wider = ui.held_ranges(15.2, [*losses, np.array([-0.4, 2.6], np.float32)], epochs=100)
     assert wider["x"] == [0.0, 20.0] and wider["y"][0] < -0.4 and wider["y"][1] > 2.6
+    # values of 0 and up (a loss) get no axis below 0, negative ones (a critic's) their room below
+    assert ui.held_ranges(1.0, [np.array([0.0, 7.1], np.float32)], epochs=5)["y"] == [0.0, 8.0]
+    assert ui.held_ranges(1.0, [np.array([-0.1, 7.1], np.float32)], epochs=5)["y"] == [-2.0, 8.0]
     # a flat curve still gets an axis of some height, around its value
     flat = ui.held_ranges(1.0, [np.full(5, 0.69, np.float32)], epochs=5)["y"]
     assert flat[0] < 0.69 < flat[1]
