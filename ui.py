@@ -276,7 +276,7 @@ def held_ranges(x_end: float, y: list[np.ndarray], *, epochs: int) -> dict[str, 
     if finite:
         low, high = float(min(v.min() for v in finite)), float(max(v.max() for v in finite))
         spare = 0.02 * ((high - low) or abs(high) or 1.0)
-        low, high = (low - spare if low < 0 or low - spare >= 0 else 0.0), high + spare  # no axis below 0 for data above
+        low, high = (max(low - spare, 0.0) if low >= 0 else low - spare), high + spare
         step = _ceiling((high - low) / 5, _Y_STEPS)
         ranges["y"] = [math.floor(low / step) * step, math.ceil(high / step) * step]
     return ranges
@@ -774,8 +774,8 @@ const make = (parent, tag, className) => {
 };
 
 // each figure of ``figures`` (name: figure) drawn in place with ``draw``, in its own chart of ``parent``; ``wide``: the
-// one that takes the whole row
-const drawCharts = (parent, figures, wide, config, chunk, draw) => plotly(chunk).then((Plotly) =>
+// one that takes the whole row; ``data``: the panel's, with Plotly's config and chunk
+const drawCharts = (parent, figures, wide, data, draw) => plotly(data.plotly).then((Plotly) =>
   Promise.all(Object.entries(figures).map(([name, figure]) => {
     let chart = parent.querySelector(`div.gan-live-chart[data-name="${name}"]`);
     if (!chart) {
@@ -784,15 +784,14 @@ const drawCharts = (parent, figures, wide, config, chunk, draw) => plotly(chunk)
       if (name === wide) chart.style.gridColumn = "1 / -1";
     }
     figure.layout.width = chart.clientWidth || undefined;  // the column's width, read at each drawing
-    return draw(Plotly, chart, figure, config);
+    return draw(Plotly, chart, figure, data.config);
   })));
 
 const drawQuality = (s) => {
   const quality = s.qualityPending;
   if (!quality) return Promise.resolve();
   s.qualityPending = null;
-  const {config, plotly: chunk} = s.data;
-  return drawCharts(s.qualityCharts, quality.figures, "discriminator", config, chunk, redraw).then(() => {
+  return drawCharts(s.qualityCharts, quality.figures, "discriminator", s.data, redraw).then(() => {
     s.qualityCaption.textContent = quality.caption;
     s.quality.style.minHeight = "";
   }).catch((error) => { s.qualityCaption.textContent = `The quality charts could not be drawn: ${error}`; });
@@ -811,7 +810,7 @@ const drawCurves = (s) => {
   if (!figures) return Promise.resolve();
   if (s.charts.childElementCount && !onScreen(s.charts)) return Promise.resolve();
   s.curvesPending = null;
-  return drawCharts(s.charts, figures, "wasserstein", s.data.config, s.data.plotly, drawCurve);
+  return drawCharts(s.charts, figures, "wasserstein", s.data, drawCurve);
 };
 
 // the quality charts, if their place is on screen once what is above it has been drawn (only then is their place
