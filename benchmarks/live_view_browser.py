@@ -1,13 +1,14 @@
 """What the Train page's live view costs the browser: Chromium's CPU and a trace of its main thread.
 
-    python benchmarks/live_view_browser.py [--seconds 10] [--no-trace]
+    python benchmarks/live_view_browser.py [--seconds 10] [--wait 5] [--no-trace]
 
 Starts the dashboard on a loopback port with a temporary store, starts a long report-2019 job from the
-Train page in headless Chromium (Debian's, software drawing), waits until it runs, then for
-``--seconds``: every Chromium process's CPU seconds and the refreshes the tab asked for, CDP's main-thread
-metrics, and a trace with V8's sampling profiler, whose self time it sums by script (Plotly's bundle,
-React, Streamlit's own chunks). ``--no-trace``: no trace (its profiler costs CPU itself), and then what
-opening a second Train tab on the running job costs.
+Train page in headless Chromium (Debian's, software drawing), waits until it runs and ``--wait`` seconds more
+(early in a job about an epoch passes per refresh and the charts' x axis moves at most refreshes; later it
+holds), then for ``--seconds``: every Chromium process's CPU seconds and the refreshes the tab asked for,
+CDP's main-thread metrics, and a trace with V8's sampling profiler, whose self time it sums by script
+(Plotly's bundle, React, Streamlit's own chunks). ``--no-trace``: no trace (its profiler costs CPU itself),
+and then what opening a second Train tab on the running job costs.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def main():
     parser.add_argument("--no-trace", action="store_true",
                         help="Only CPU and refreshes (the trace's profiler costs CPU itself), then what opening "
                              "one more Train tab on the running job costs.")
+    parser.add_argument("--wait", type=float, default=5, help="Seconds of the running job before measuring.")
     parser.add_argument("--save-trace", type=Path, help="Also keep the trace (Chromium's JSON) at this path.")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
@@ -80,7 +82,7 @@ def main():
         page.on("request", lambda request: "/api/live/" in request.url and sent.append(1))  # the live panel's fetches
         start_long_job(page, url)
         page.locator('[data-testid="stProgress"], .gan-live-progress', has_text="running").first.wait_for()
-        page.wait_for_timeout(5000)
+        page.wait_for_timeout(args.wait * 1000)
         cdp = page.context.new_cdp_session(page)
         cdp.send("Performance.enable")
 
@@ -106,7 +108,8 @@ def main():
         if args.save_trace and not args.no_trace:
             args.save_trace.write_bytes(trace.read_bytes())
         scripts = {} if args.no_trace else self_time_by_script(json.loads(trace.read_text()))
-    print(f"# the Train page watching a running report-2019 job for {args.seconds:g} s, one tab")
+    print(f"# the Train page watching a running report-2019 job for {args.seconds:g} s, one tab, "
+          f"from {args.wait:g} s after it ran")
     print(f"Chromium CPU, every process: {cpu:.2f} s; refreshes asked for: {asked}, "
           f"{1000 * cpu / max(asked, 1):.0f} ms of CPU per refresh")
     print("  by process type: " + ", ".join(f"{kind} {1000 * s / max(asked, 1):.0f} ms"

@@ -69,7 +69,9 @@ with right:
     deletable = [i for i in infos if not ui.is_live(i) and not runner.is_active(i["id"])]
     if deletable:
         run_id = ui.select_run("Run to delete", deletable, key="runs-delete")
-        sure = st.checkbox(f"Yes, delete {run_id} and all its files", key=f"runs-sure-{run_id}")
+        # the id is in the box above: in the label, a 1,000-px window cut it off
+        sure = st.checkbox("Yes, delete this run and all its files", key=f"runs-sure-{run_id}",
+                           help=f"{run_id}: its records, snapshots and checkpoints")
         if st.button("🗑 Delete", key="runs-delete-go", disabled=not sure):
             try:
                 store.delete(run_id)
