@@ -1,6 +1,7 @@
 """The dashboard's job, watched from Train tabs, against the CLI, side by side in one run: the two take turns.
 
-    python benchmarks/watch_vs_cli.py [--tabs 1 3] [--repeats 3] [--cycles 20] [--block 5] [--view shown hidden cli]
+    python benchmarks/watch_vs_cli.py [--tabs 1 3] [--repeats 3] [--cycles 20] [--block 5]
+                                      [--view shown hidden cli runner]
 
 ``bench_dashboard.py`` runs the CLI before and after each dashboard run; on a VM whose speed drifts by up to 2x within
 a minute, where its CLI runs fall decides a run's ratio (one-tab runs from 63% to 123% in one session). Here both
@@ -18,6 +19,8 @@ server, browser and CLI, give the median of the runs.
 What this measures is the steady state: the cost of the tabs' refreshes while a job trains, not the start of a run
 (a tab's first drawing, the job's start), which ``bench_dashboard.py`` includes. ``--view cli`` adds a second CLI run
 as one more side, compared with the first: the method's own error on the machine of the day (its ratio should be 100%).
+``--view runner`` adds the job as the dashboard runs it (``gan.runner.JobRunner``, training in a thread) in a process
+without Streamlit: the job's machinery told apart from the server around it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,19 @@ from serve import CHROMIUM_FLAGS, ROOT, dashboard_server
 
 from gan.store import RunStore
 
+# a job of the dashboard's kind (``gan.runner.JobRunner``, training in a thread of its own) in a process without
+# Streamlit: ``--view runner`` tells the job's machinery from the server around it
+RUNNER = """
+import sys, time
+from gan.config import preset
+from gan.runner import JobRunner
+from gan.store import RunStore
+runner = JobRunner(RunStore(sys.argv[1]))
+run_id = runner.start(preset("report-2019", epochs=1000))
+while runner.is_active(run_id):
+    time.sleep(1)
+"""
+OTHERS = {"cli": "cli again", "runner": "job runner"}  # the sides besides the dashboard and the CLI, by view
 STALLED = 0.75  # seconds without a logged step: the block is left out
 POLL_S = 0.25
 
@@ -148,7 +164,12 @@ def run(tabs: int, cycles: int, block_s: float, settle_s: float, seed: int,
                                      "--preset", "report-2019", "--epochs", "1000", "--quiet"], cwd=ROOT,
                                     stdout=subprocess.DEVNULL)
 
-        clis = [start_cli("cli")] + ([start_cli("cli again")] if "cli" in views else [])
+        def start_runner(folder: str) -> subprocess.Popen:
+            return subprocess.Popen([sys.executable, "-c", RUNNER, str(Path(tmp) / folder)], cwd=ROOT,
+                                    stdout=subprocess.DEVNULL)
+
+        clis = [start_cli("cli")] + [start_cli(OTHERS[v]) if v == "cli" else start_runner(OTHERS[v])
+                                     for v in views if v in OTHERS]
         try:
             def dashboard_pids() -> list[int]:
                 chromium = [pid for pid in descendants(os.getpid()) if _comm(pid).startswith("chrom")]
@@ -163,9 +184,9 @@ def run(tabs: int, cycles: int, block_s: float, settle_s: float, seed: int,
             dashboard_log = StepLog(Path(tmp) / "dashboard")
             sides = [Side(f"dashboard {v}", dashboard_log, dashboard_pids,
                           view("hidden" if v == "hidden" else "visible"), browser_cpu_seconds)
-                     for v in views if v != "cli"]
+                     for v in views if v not in ("cli", "runner")]
             command_lines = [Side(name, StepLog(Path(tmp) / name), lambda process=process: [process.pid])
-                             for name, process in zip(("cli", "cli again"), clis)]
+                             for name, process in zip(("cli", *(OTHERS[v] for v in views if v in OTHERS)), clis)]
             for side, process in zip(command_lines, clis):
                 while side.log.newest_step() == 0:  # the CLI has started training (all train meanwhile)
                     if process.poll() is not None:
@@ -194,18 +215,19 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=20)
     parser.add_argument("--block", type=float, default=5.0, help="seconds per side per cycle")
     parser.add_argument("--settle", type=float, default=1.0, help="seconds left out at the start of each block")
-    parser.add_argument("--view", nargs="+", choices=("shown", "hidden", "cli"), default=["shown"],
+    parser.add_argument("--view", nargs="+", choices=("shown", "hidden", "cli", "runner"), default=["shown"],
                         help="the dashboard's blocks: its tabs shown (the product as watched), or hidden (a hidden tab "
                              "asks for nothing: the job in the server alone); several: each its own block per cycle; "
                              "'cli': a second CLI run as one more side, against the first (the method's own error: "
-                             "its ratio should be 100%%)")
+                             "its ratio should be 100%%); 'runner': the job as the dashboard runs it (JobRunner, a "
+                             "thread) in a process without Streamlit")
     args = parser.parse_args()
-    if set(args.view) == {"cli"}:  # the dashboard is a side, or it would train through the CLIs' blocks
-        parser.error("--view cli needs shown or hidden too")
+    if not {"shown", "hidden"} & set(args.view):  # the dashboard is a side, or it trains through the others' blocks
+        parser.error("--view cli and runner need shown or hidden too")
     print(f"# report-2019 (1000 epochs, metrics on) from the Train page ({', '.join(args.view)}) against the CLI; "
           f"{args.cycles} cycles of one {args.block:g}-s block per side, in a random order, the others stopped "
           f"(the first {args.settle:g} s of each block left out); {os.cpu_count()} CPUs", flush=True)
-    names = [f"dashboard {v}" if v != "cli" else "cli again" for v in args.view]
+    names = [OTHERS.get(v, f"dashboard {v}") for v in args.view]
     medians = {(tabs, name): [] for tabs in args.tabs for name in names}
     for repeat in range(args.repeats):
         for tabs in args.tabs:

@@ -339,3 +339,33 @@ def test_watch_vs_cli_gives_each_side_the_machine_in_turn(tmp_path):
              [(0, "a", 90.0, 0.0), (0, "b", 100.0, 0.0), (1, "a", 50.0, STALLED), (1, "b", 100.0, 0.0),
               (2, "b", 80.0, 0.0), (2, "a", 100.0, 0.1)]]
     assert ratios(rated, "a", "b") == [0.9, 1.25]
+
+
+def test_watch_vs_cli_runner_side_trains_the_dashboards_kind_of_job_without_streamlit(tmp_path):
+    """``--view runner``'s process: report-2019 trained by ``gan.runner.JobRunner`` (in a thread, as the dashboard
+    does), logging steps to its store, with no Streamlit in the process."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from watch_vs_cli import RUNNER, StepLog
+
+    from gan.store import RunStore
+
+    code = RUNNER.replace("while runner.is_active(run_id):", "assert 'streamlit' not in sys.modules\n"
+                          "print('training', flush=True)\nwhile runner.is_active(run_id):")
+    assert code != RUNNER
+    child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "training\n"
+        log, deadline = StepLog(tmp_path), time.monotonic() + 60
+        while log.newest_step() < 100:
+            assert time.monotonic() < deadline and child.poll() is None
+            time.sleep(0.2)
+        (info,) = RunStore(tmp_path).list()
+        assert info["status"] == "running" and info["epochs"] == 1000 and info["config"]["family"] == "mlp"
+    finally:
+        child.kill()
+        child.wait()
