@@ -168,8 +168,8 @@ def run(tabs: int, cycles: int, block_s: float, settle_s: float, seed: int,
             return subprocess.Popen([sys.executable, "-c", RUNNER, str(Path(tmp) / folder)], cwd=ROOT,
                                     stdout=subprocess.DEVNULL)
 
-        clis = [start_cli("cli")] + [start_cli(OTHERS[v]) if v == "cli" else start_runner(OTHERS[v])
-                                     for v in views if v in OTHERS]
+        others = [v for v in views if v in OTHERS]  # the sides besides the dashboard and the first CLI
+        clis = [start_cli("cli")] + [start_cli(OTHERS[v]) if v == "cli" else start_runner(OTHERS[v]) for v in others]
         try:
             def dashboard_pids() -> list[int]:
                 chromium = [pid for pid in descendants(os.getpid()) if _comm(pid).startswith("chrom")]
@@ -184,9 +184,9 @@ def run(tabs: int, cycles: int, block_s: float, settle_s: float, seed: int,
             dashboard_log = StepLog(Path(tmp) / "dashboard")
             sides = [Side(f"dashboard {v}", dashboard_log, dashboard_pids,
                           view("hidden" if v == "hidden" else "visible"), browser_cpu_seconds)
-                     for v in views if v not in ("cli", "runner")]
+                     for v in views if v not in OTHERS]
             command_lines = [Side(name, StepLog(Path(tmp) / name), lambda process=process: [process.pid])
-                             for name, process in zip(("cli", *(OTHERS[v] for v in views if v in OTHERS)), clis)]
+                             for name, process in zip(("cli", *(OTHERS[v] for v in others)), clis)]
             for side, process in zip(command_lines, clis):
                 while side.log.newest_step() == 0:  # the CLI has started training (all train meanwhile)
                     if process.poll() is not None:
