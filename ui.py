@@ -738,12 +738,82 @@ _DRAW_JS = """
 // ``figure`` drawn in ``chart`` from scratch (its frames too: D's slider)
 const redraw = (Plotly, chart, figure, config) => Plotly.react(chart, {...figure, config});
 
+// the numbers of a figure's array: a typed-array spec (``{dtype: "f4", bdata}``, as the server sends its curves) or a
+// plain array; null for any other kind
+const numbers = (values) => {
+  if (Array.isArray(values) || ArrayBuffer.isView(values)) return values;
+  if (!values || values.dtype !== "f4" || typeof values.bdata !== "string") return null;
+  const text = atob(values.bdata);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return new Float32Array(bytes.buffer);
+};
+
+// ``chart``'s traces moved to the points of ``data`` ({x, y} per trace) by setting their SVG paths: while the axes hold,
+// the paths are all that a move changes, and Plotly's own move (``Plotly.animate``: its defaults for every attribute
+// of the figure, the points' data, the paths) took about twice the browser's CPU, much of it collecting the 6 MB it
+// allocates per refresh (benchmarks/chart_redraw.py). The points go into the chart's data too (``chart.data``: what
+// Plotly's image export and its next drawing read); its hover and zoom read Plotly's own copy, which ``syncTraces``
+// brings up to date when the pointer comes onto the chart. Returns false, with nothing changed, where the chart is
+// not drawn as this expects (not linear axes, a trace not drawn as one line, a point-less curve, another Plotly).
+const moveTraces = (chart, data) => {
+  const layout = chart._fullLayout || {}, traces = chart._fullData || [];
+  const xaxis = layout.xaxis, yaxis = layout.yaxis;
+  if (!xaxis || !yaxis || xaxis.type !== "linear" || yaxis.type !== "linear" || typeof xaxis.c2p !== "function"
+      || typeof yaxis.c2p !== "function" || traces.length !== data.length || chart.data.length !== data.length) {
+    return false;
+  }
+  const groups = new Map();  // each drawn trace's <g>, by its index (d3 binds the trace's points to it)
+  for (const group of chart.querySelectorAll(".scatterlayer g.trace")) {
+    const bound = group.__data__;
+    if (bound && bound[0] && bound[0].trace) groups.set(bound[0].trace.index, group);
+  }
+  const paths = [], points = [];
+  for (let i = 0; i < data.length; i++) {
+    const trace = traces[i], x = numbers(data[i].x), y = numbers(data[i].y);
+    if (trace.type !== "scatter" || !x || !y || x.length !== y.length) return false;
+    points.push([x, y]);
+    if (trace.visible !== true) continue;  // hidden from the legend: not drawn
+    const group = groups.get(i);
+    const lines = group ? group.querySelectorAll("g.lines path.js-line") : [];
+    const fill = trace.fill === "toself" && group ? group.querySelector("g.fills path.js-fill") : null;
+    if (!group || lines.length !== 1 || (trace.fill !== "none" && !fill) || (trace.mode || "").includes("markers")) {
+      return false;
+    }
+    let path = "";
+    for (let k = 0; k < x.length; k++) {  // Plotly's line: "M" x,y "L" x,y ..., pixels to 2 decimals (its c2p)
+      const across = xaxis.c2p(x[k]), up = yaxis.c2p(y[k]);
+      if (Number.isFinite(across) && Number.isFinite(up)) path += (path ? "L" : "M") + across + "," + up;
+    }
+    if (!path) return false;
+    paths.push([lines[0], path]);
+    if (fill) paths.push([fill, path + "Z"]);
+  }
+  for (const [element, path] of paths) element.setAttribute("d", path);
+  points.forEach(([x, y], i) => Object.assign(chart.data[i], {x, y}));
+  chart.ganStale = true;
+  return true;
+};
+
+// Plotly's own move of ``chart``'s traces to ``data``, the axes left as they are
+const animateTraces = (Plotly, chart, data) => Plotly.animate(chart, {data, traces: data.map((_, i) => i)},
+  {transition: {duration: 0}, frame: {duration: 0, redraw: false}, mode: "immediate"});
+
+// Plotly's copy of the points brought up to the chart's data after direct moves: before the pointer hovers, zooms or
+// clicks the legend (each reads that copy)
+const syncTraces = (Plotly, chart) => {
+  if (!chart.ganStale) return;
+  chart.ganStale = false;
+  animateTraces(Plotly, chart, chart.data.map(({x, y}) => ({x, y})));
+};
+
 // a curve chart's new ``figure``: when only its points changed since the last drawing (the same layout, with the
-// axes the server held, and the same traces), the traces alone are moved to them, which redraws no axes, ticks,
-// legend or titles and takes about half the browser's CPU of a whole redraw (benchmarks/chart_redraw.py); else,
-// or where the user let an axis fit the data (a double click), the whole chart is redrawn. An axis the user zoomed,
-// panned or fitted keeps the user's range: the server's goes only where the user left the axis as it was sent.
-const drawCurve = (Plotly, chart, figure, config) => {
+// axes the server held, and the same traces), the traces alone are moved to them (``moveTraces``; under the pointer,
+// by Plotly), which redraws no axes, ticks, legend or titles; else, or where the user let an axis fit the data (a
+// double click), the whole chart is redrawn. An axis the user zoomed, panned or fitted keeps the user's range: the
+// server's goes only where the user left the axis as it was sent. ``direct``: false, every move by Plotly (a benchmark's
+// comparison).
+const drawCurve = (Plotly, chart, figure, config, {direct = true} = {}) => {
   const {data, layout} = figure;
   const sent = chart.ganSent || {};
   chart.ganSent = {};
@@ -754,14 +824,23 @@ const drawCurve = (Plotly, chart, figure, config) => {
       layout[axis] = {...layout[axis], range: shown.range, autorange: shown.autorange};
     }
   }
+  if (!chart.ganSync) {
+    chart.ganSync = () => syncTraces(Plotly, chart);
+    for (const event of ["pointerenter", "pointerdown", "touchstart"]) {
+      chart.addEventListener(event, chart.ganSync, {passive: true});
+    }
+  }
   const key = JSON.stringify([layout, data.map(({x, y, ...rest}) => rest)]);
   const axes = chart._fullLayout || {};
   const held = axes.xaxis && axes.xaxis.autorange === false && axes.yaxis && axes.yaxis.autorange === false;
   if (key === chart.ganKey && held) {
-    return Plotly.animate(chart, {data: data.map(({x, y}) => ({x, y})), traces: data.map((_, i) => i)},
-      {transition: {duration: 0}, frame: {duration: 0, redraw: false}, mode: "immediate"});
+    const points = data.map(({x, y}) => ({x, y}));
+    if (direct && !chart.matches(":hover") && moveTraces(chart, points)) return Promise.resolve();
+    chart.ganStale = false;
+    return animateTraces(Plotly, chart, points);
   }
   chart.ganKey = key;
+  chart.ganStale = false;
   return redraw(Plotly, chart, figure, config);
 };
 """

@@ -7,7 +7,8 @@ prefixes of that history (``ui.loss_figure`` / ``ui.score_figure`` at ``ui.LIVE_
 held axes, as JSON in the live view's style: what ``/api/live`` sends at each refresh), and serves a bare page that
 draws them, two charts side by side, into the same two ``<div>``s, one payload after another with a frame drawn and
 150 ms between refreshes. ``shipped`` draws them as the live panel does (its ``drawCurve``, from ``ui._DRAW_JS``:
-the traces moved alone while the axes hold); ``whole-redraw`` as it did before session 36: the axes fitted to the
+while the axes hold, the traces' SVG paths set directly); ``plotly-move`` as it did in sessions 36 and 37 (the
+traces moved by ``Plotly.animate``); ``whole-redraw`` as it did before session 36: the axes fitted to the
 data by Plotly (the ranges taken out) and each chart redrawn whole with ``Plotly.react``; the other variants change
 ``whole-redraw``'s figures. The variants take turns in a random order for ``--rounds`` rounds of ``--redraws``
 refreshes each, and the figure is the CPU of every Chromium process per refresh (from /proc), so the VM's drift falls
@@ -45,6 +46,7 @@ FITTED = """(f) => {
 # name: (figure -> figure, in the page, and the drawing function of ``ui._DRAW_JS`` that draws it)
 VARIANTS = {
     "shipped": (HELD, "drawCurve"),
+    "plotly-move": (HELD, "((P, chart, figure, config) => drawCurve(P, chart, figure, config, {direct: false}))"),
     "whole-redraw": (FITTED, "redraw"),
     "no-bands": (f"(f) => {{ f = ({FITTED})(f); return {{...f, data: f.data.filter((t) => !t.fill)}}; }}", "redraw"),
     "hover-closest": (f"(f) => {{ f = ({FITTED})(f); return {{...f, layout: {{...f.layout, hovermode: 'closest'}}}}; "
@@ -72,7 +74,9 @@ window.run = async (name, n) => {
     const chart = document.getElementById(key);
     delete chart.ganSent;
     delete chart.ganKey;
+    delete chart.ganStale;
   }
+  let moved = 0;
   for (let i = 0; i < n; i++) {
     for (const key of ["losses", "scores"]) {
       const chart = document.getElementById(key);
@@ -80,9 +84,11 @@ window.run = async (name, n) => {
       const figure = change(JSON.parse(JSON.stringify(figures[i % figures.length][key])));
       figure.layout.width = chart.clientWidth || undefined;
       await draw(Plotly, chart, figure, {displaylogo: false});
+      moved += chart.ganStale ? 1 : 0;  // its paths set directly (drawCurve's moveTraces), Plotly's copy not yet
     }
     await new Promise((done) => requestAnimationFrame(() => setTimeout(done, 150)));
   }
+  return moved;
 };
 </script></body></html>"""
 
@@ -138,6 +144,7 @@ def main() -> int:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         per_refresh = {name: [] for name in args.variants}
+        moved = {name: 0 for name in args.variants}
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
             page = browser.new_page(viewport={"width": 1200, "height": 800})
@@ -146,7 +153,7 @@ def main() -> int:
             for _ in range(args.rounds):
                 for name in random.sample(args.variants, len(args.variants)):
                     before = browser_cpu_seconds()
-                    page.evaluate(f"run({json.dumps(name)}, {args.redraws})")
+                    moved[name] += page.evaluate(f"run({json.dumps(name)}, {args.redraws})")
                     per_refresh[name].append(1000 * (browser_cpu_seconds() - before) / args.redraws)
             browser.close()
         server.shutdown()
@@ -157,7 +164,8 @@ def main() -> int:
     for name, values in per_refresh.items():
         median = statistics.median(values)
         print(f"{name:14} median {median:6.1f} ms ({median / base:.2f}x {base_name}), rounds: "
-              + ", ".join(f"{v:.1f}" for v in values))
+              + ", ".join(f"{v:.1f}" for v in values)
+              + (f"; paths set directly in {moved[name]} of {2 * args.redraws * args.rounds} drawings" if moved[name] else ""))
     return 0
 
 
