@@ -824,23 +824,18 @@ const drawCurve = (Plotly, chart, figure, config, {direct = true} = {}) => {
       layout[axis] = {...layout[axis], range: shown.range, autorange: shown.autorange};
     }
   }
-  if (!chart.ganSync) {
+  if (!chart.ganSync) {  // pointer events come from a mouse, a pen or a touch alike
     chart.ganSync = () => syncTraces(Plotly, chart);
-    for (const event of ["pointerenter", "pointerdown", "touchstart"]) {
-      chart.addEventListener(event, chart.ganSync, {passive: true});
-    }
+    for (const event of ["pointerenter", "pointerdown"]) chart.addEventListener(event, chart.ganSync, {passive: true});
   }
   const key = JSON.stringify([layout, data.map(({x, y, ...rest}) => rest)]);
   const axes = chart._fullLayout || {};
   const held = axes.xaxis && axes.xaxis.autorange === false && axes.yaxis && axes.yaxis.autorange === false;
-  if (key === chart.ganKey && held) {
-    const points = data.map(({x, y}) => ({x, y}));
-    if (direct && !chart.matches(":hover") && moveTraces(chart, points)) return Promise.resolve();
-    chart.ganStale = false;
-    return animateTraces(Plotly, chart, points);
-  }
+  const moving = key === chart.ganKey && held, points = data.map(({x, y}) => ({x, y}));
+  if (moving && direct && !chart.matches(":hover") && moveTraces(chart, points)) return Promise.resolve();
+  chart.ganStale = false;  // Plotly draws the points now
+  if (moving) return animateTraces(Plotly, chart, points);
   chart.ganKey = key;
-  chart.ganStale = false;
   return redraw(Plotly, chart, figure, config);
 };
 """

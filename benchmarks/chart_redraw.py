@@ -165,7 +165,8 @@ def main() -> int:
         median = statistics.median(values)
         print(f"{name:14} median {median:6.1f} ms ({median / base:.2f}x {base_name}), rounds: "
               + ", ".join(f"{v:.1f}" for v in values)
-              + (f"; paths set directly in {moved[name]} of {2 * args.redraws * args.rounds} drawings" if moved[name] else ""))
+              + (f"; paths set directly in {moved[name]} of {2 * args.redraws * args.rounds} drawings"
+                 if moved[name] else ""))
     return 0
 
 
