@@ -29,7 +29,10 @@ CATEGORIES = ["devtools.timeline", "v8", "blink", "disabled-by-default-devtools.
 
 
 def self_time_by_script(trace: dict) -> Counter:
-    """Milliseconds of V8 samples per script file (idle and program time under their own names)."""
+    """Milliseconds of V8 samples per script file (idle and program time under their own names). Under the trace,
+    an async function can take time that is not its own: in session 39 the panel's ``poll`` had 372 ms in 20 s
+    here against 6.8 ms in a like run sampled by CDP's ``Profiler`` domain alone (200 µs); read the split
+    between scripts with that in mind."""
     nodes, totals = {}, Counter()
     for event in trace["traceEvents"]:
         if event.get("name") != "ProfileChunk":
