@@ -8,6 +8,10 @@ Both sides run once untimed first (the metrics' disk cache; Python's bytecode, w
 environment sets ``PYTHONDONTWRITEBYTECODE``, as an ordinary install keeps it).
 
     python benchmarks/bench_process.py --epochs 5 --repeats 2
+
+``--timeline``: afterwards, one more run of ours with ``--eval-samples 0`` and its progress lines, each timed from the
+process's start: where its fixed costs lie on the machine of the day (torch's import before the run's first line, the
+run's start before training, each epoch, the exit after the last line).
 """
 
 from __future__ import annotations
@@ -30,6 +34,16 @@ def timed(command: list[str], env: dict, cwd: Path = ROOT) -> float:
     return time.perf_counter() - start
 
 
+def timeline(command: list[str], env: dict, cwd: Path = ROOT) -> list[tuple[float, str]]:
+    """The lines ``command`` prints, each with the seconds since it started, and its exit as ``(seconds, "exit")``."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = [(time.perf_counter() - start, line.rstrip()) for line in process.stdout]
+    if process.wait() != 0:
+        raise subprocess.CalledProcessError(process.returncode, command)
+    return [*lines, (time.perf_counter() - start, "exit")]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=5)
@@ -37,6 +51,8 @@ def main():
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--before", type=Path, default=None, metavar="DIR",
                         help="also time ours from another checkout (e.g. `git worktree add DIR COMMIT`), in the same rounds")
+    parser.add_argument("--timeline", action="store_true",
+                        help="then one run of ours with --eval-samples 0, its output lines timed from its start")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "GAN_RUNS_DIR": tmp}  # the metrics' cache stays where it is: a user's second run
@@ -67,6 +83,8 @@ def main():
             for name in (list(commands) if r % 2 == 0 else list(reversed(commands))):
                 times[name].append(timed(*commands[name]))
                 print(f"  round {r + 1}: {name}: {times[name][-1]:.1f} s", flush=True)
+        if args.timeline:  # the progress lines (one per epoch when not a terminal), not --quiet
+            lines = timeline([arg for arg in commands["ours, --eval-samples 0"][0] if arg != "--quiet"], env)
     median = {name: statistics.median(t) for name, t in times.items()}
     tutorials = {name: s for name, s in median.items() if name.startswith("tutorial")}
     best = min(tutorials, key=tutorials.get)
@@ -74,6 +92,12 @@ def main():
     print(f"{'program':40} {'wall s':>7}  {'vs the best tutorial (' + best + ')'}")
     for name, seconds in median.items():
         print(f"{name:40} {seconds:7.1f}  {median[best] / seconds:.2f}x")
+    if args.timeline:
+        print("\nours, --eval-samples 0, once more: its lines, seconds from its start")
+        previous = 0.0
+        for seconds, line in lines:
+            print(f"{seconds:7.2f} (+{seconds - previous:5.2f})  {line[:100]}")
+            previous = seconds
 
 
 if __name__ == "__main__":
