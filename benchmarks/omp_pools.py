@@ -16,8 +16,8 @@ thread spins either way, which tells whether losing the spin is what the second 
 
 What it means here: the CLI trains in its main thread and nothing else in it runs torch; the dashboard trains in a
 thread of its own, its page scripts run torch in threads that end with each run (freeing their teams), and the live
-data route runs none. A notebook that has run torch in its main thread and then trains with ``JobRunner`` has two
-teams for as long as it lives.
+data route runs none. A notebook that has run a multi-threaded torch operation in its main thread and then trains
+with ``JobRunner`` has two teams for as long as it lives.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def measure(pairs: int, block_s: float) -> dict:
             alive = block % 2 == 1
             if alive:
                 team_on()
-            time.sleep(0.05)  # a freed team's threads are gone
+            time.sleep(0.05)  # time for a freed team's threads to exit
             last.tolist()
             steps, start = 0, time.perf_counter()
             while time.perf_counter() - start < block_s:
