@@ -4,6 +4,8 @@
 Ours runs as a user starts it: metrics on (an evaluation of 2,000 samples at each snapshot, here epochs
 0 and 5), and with ``--eval-samples 0``. The tutorial runs with each of ``--workers`` DataLoader workers;
 and with the set preloaded as one tensor; the fastest is the baseline. The runs alternate, ``--repeats`` rounds, and each figure is a median.
+Beside the ratio of the medians, each round's own ratio (the baseline's time in that round over the program's) and
+their median: on a VM whose speed drifts between stretches, the runs of one round are the nearest in time.
 Both sides run once untimed first (the metrics' disk cache; Python's bytecode, which is kept even where the
 environment sets ``PYTHONDONTWRITEBYTECODE``, as an ordinary install keeps it).
 
@@ -89,9 +91,11 @@ def main():
     tutorials = {name: s for name, s in median.items() if name.startswith("tutorial")}
     best = min(tutorials, key=tutorials.get)
     print(f"\nreport-2019, {args.epochs} epochs, whole process, median of {args.repeats}")
-    print(f"{'program':40} {'wall s':>7}  {'vs the best tutorial (' + best + ')'}")
+    print(f"{'program':40} {'wall s':>7}  {'vs the best tutorial (' + best + ')'}; per round, and their median")
     for name, seconds in median.items():
-        print(f"{name:40} {seconds:7.1f}  {median[best] / seconds:.2f}x")
+        rounds = [b / t for b, t in zip(times[best], times[name])]
+        print(f"{name:40} {seconds:7.1f}  {median[best] / seconds:.2f}x;  "
+              f"{', '.join(f'{r:.2f}x' for r in rounds)}: {statistics.median(rounds):.2f}x")
     if args.timeline:
         print("\nours, --eval-samples 0, once more: its lines, seconds from its start")
         previous = 0.0

@@ -28,6 +28,9 @@ _GROUP_DEFAULTS = {"eps": 1e-8, "weight_decay": 0, "amsgrad": False, "maximize":
                    "capturable": False, "differentiable": False, "fused": True, "decoupled_weight_decay": False}
 
 
+_ONE = torch.tensor(1.0)
+
+
 class Adam:
     """``torch.optim.Adam(params, lr=lr, betas=betas, fused=True)`` for parameters on the CPU."""
 
@@ -59,7 +62,7 @@ class Adam:
         for same in by_dtype.values():
             states = [self.state[p] for p in same]
             steps = [s["step"] for s in states]
-            torch._foreach_add_(steps, 1)
+            torch._foreach_add_(steps, _ONE)  # a float32 1 as torch.optim adds it, without wrapping it per tensor
             torch._fused_adam_(same, [p.grad for p in same], [s["exp_avg"] for s in states],
                                [s["exp_avg_sq"] for s in states], [], steps, amsgrad=False, lr=group["lr"],
                                beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],

@@ -37,6 +37,20 @@ class HandStep:
         self.d1, self.d2 = D.body[1], D.head    # loaded checkpoint's weights are what trains
         self.g_drop, self.d_drop = G.net[2], D.body[3]
         self.slope = trainer.config.leaky_slope
+        self._constants: dict[tuple, tuple[torch.Tensor, ...]] = {}
+
+    def _constants_for(self, b: int, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The BCE targets and the batch size as tensors of ``like``'s dtype, made once per batch size: a Python
+        number in a tensor operation is wrapped and cast to the tensor's dtype at every call (about 2 us each
+        here), and these are the values that cast gives, so the results are the same bits."""
+        key = (b, like.dtype, like.device)
+        if key not in self._constants:
+            real_label = self.trainer.config.real_label
+            self._constants[key] = (torch.full((b,), real_label, dtype=like.dtype, device=like.device),
+                                    torch.zeros(b, dtype=like.dtype, device=like.device),
+                                    torch.ones(b, dtype=like.dtype, device=like.device),
+                                    torch.tensor(b, dtype=like.dtype, device=like.device))
+        return self._constants[key]
 
     def _hidden(self, x, linear, dropout):
         """Linear, LeakyReLU, dropout: the pre-activation, the mask (None where dropout draws none) and the output."""
@@ -59,24 +73,28 @@ class HandStep:
 
     @torch.no_grad()
     def __call__(self, real, labels, z, update_g: bool) -> torch.Tensor:
-        t, cfg = self.trainer, self.trainer.config
+        t = self.trainer
         b = real.shape[0]
+        real_target, zeros, ones, n = self._constants_for(b, z)
+        # D's batch, real then fake: G writes its images into the second half (no concatenation)
+        x = torch.empty(2 * b, self.d1.in_features, dtype=z.dtype, device=z.device)
+        x[:b] = real.reshape(b, -1)
         # G: z -> Linear -> LeakyReLU -> dropout -> Linear -> tanh
         g_pre, g_mask, g_hidden = self._hidden(z, self.g1, self.g_drop)
-        fake = torch.tanh(F.linear(g_hidden, self.g2.weight, self.g2.bias))
+        fake = torch.tanh(F.linear(g_hidden, self.g2.weight, self.g2.bias), out=x[b:])
 
         # (1) D on real and fake as one batch, its BCE terms and their gradients
-        x = torch.cat([real.reshape(b, -1), fake])
         d_pre, d_mask, d_hidden = self._hidden(x, self.d1, self.d_drop)
         out = F.linear(d_hidden, self.d2.weight, self.d2.bias).view(-1)
         real_out, fake_out = out[:b], out[b:]
-        real_target = torch.full_like(real_out, cfg.real_label)
         loss_real = F.binary_cross_entropy_with_logits(real_out, real_target)
-        loss_fake = F.binary_cross_entropy_with_logits(fake_out, torch.zeros_like(fake_out))
+        loss_fake = F.binary_cross_entropy_with_logits(fake_out, zeros)
         # the loss's backward, (sigmoid(x) - y) / n, half by half: the sigmoid of a 100-vector and of a
         # 200-vector differ in their last bits where one is in the vector loop's tail and the other is not
         d_real, d_fake = real_out.sigmoid(), fake_out.sigmoid()
-        grad_out = torch.cat([(d_real - real_target).div_(b), d_fake / b]).view(-1, 1)
+        grad_out = torch.empty(2 * b, 1, dtype=z.dtype, device=z.device)
+        torch.sub(d_real, real_target, out=grad_out[:b, 0]).div_(n)
+        torch.div(d_fake, n, out=grad_out[b:, 0])
         self._weight_grads(self.d2, d_hidden, grad_out)
         grad_pre = self._hidden_backward(grad_out.mm(self.d2.weight), d_pre, d_mask)
         self._weight_grads(self.d1, x, grad_pre)
@@ -86,8 +104,8 @@ class HandStep:
         if update_g:
             p_pre, p_mask, p_hidden = self._hidden(fake, self.d1, self.d_drop)
             scores = F.linear(p_hidden, self.d2.weight, self.d2.bias).view(-1)
-            g_loss = F.binary_cross_entropy_with_logits(scores, torch.ones_like(scores))
-            grad = scores.sigmoid().sub_(1).div_(b).view(-1, 1)
+            g_loss = F.binary_cross_entropy_with_logits(scores, ones)
+            grad = scores.sigmoid().sub_(ones).div_(n).view(-1, 1)
             grad = self._hidden_backward(grad.mm(self.d2.weight), p_pre, p_mask).mm(self.d1.weight)
             grad = aten.tanh_backward(grad, fake)
             self._weight_grads(self.g2, g_hidden, grad)
