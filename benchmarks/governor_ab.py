@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from adaptive_threads import LOAD, LOADS  # noqa: E402
-from policy_switch import CHOICES, POLICIES, SETTLE_S, summary  # noqa: E402
+from policy_switch import POLICIES, SETTLE_S, summary  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -119,9 +119,7 @@ def main() -> None:
     parser.add_argument("--tabs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=90.0)
     parser.add_argument("--block", type=float, default=3.0, help="seconds per policy per cycle")
-    parser.add_argument("--policies", nargs="+", choices=CHOICES, default=list(POLICIES))
-    parser.add_argument("--blocks", type=Path, default=None, metavar="FILE",
-                        help="also keep every block measured (JSON lines: policy, cycle, steps, seconds, ...)")
+    parser.add_argument("--policies", nargs="+", choices=POLICIES, default=list(POLICIES))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "blocks.jsonl"
@@ -134,8 +132,6 @@ def main() -> None:
         else:
             synthetic(args, out)
         blocks = blocks_of(out)
-        if args.blocks:
-            args.blocks.write_text(out.read_text() if out.exists() else "")
         if not blocks:
             error = out.with_suffix(".jsonl.error")
             raise SystemExit("no block was measured" + (f": {error.read_text()}" if error.exists() else ""))

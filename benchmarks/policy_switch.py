@@ -7,36 +7,32 @@ each block after ``settle_s`` (a switch's first moments belong to the policy bef
 - ``slow``: ``gan.threads.ThreadGovernor`` as the trainer made it, with ``quick_rise`` off (a thread goes back after
   ``rise_after`` quiet windows in a row, 2: the policy before session 33);
 - ``quick``: the same governor with ``quick_rise`` on (back after one quiet window while the load's moving average is
-  below ``SUSTAINED``: the default from session 33) and ``probe`` off;
-- ``probe``: a second governor, ``quick`` with ``probe`` on (the default since session 40: quiet windows probed for a
-  contention the machine's busy time does not show), with its own rates and choice, kept across its blocks;
-- ``fixed2``: no governor, torch's threads kept at the count the trainer started with; ``fixed1``: one thread.
+  below ``SUSTAINED``: the default since session 33);
+- ``fixed2``: no governor, torch's threads kept at the count the trainer started with.
 
 The trainer asks ``trainer.governor`` after every step from the training thread; the switch only replaces that
 attribute (or sets the governor's flag), and torch's thread count is changed only by the training thread (OpenMP's
-count is per thread), through ``Fixed.update`` and ``Tell.update`` returning the count once.
+count is per thread), through ``Fixed.update`` returning the count once.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import random
 import threading
 import time
 
-POLICIES = ("slow", "quick", "probe", "fixed2")
-CHOICES = (*POLICIES, "fixed1")
+POLICIES = ("slow", "quick", "fixed2")
+BASELINE = "slow"  # the ratios are to it
 SETTLE_S = 0.5  # seconds at the start of each block left out: they belong to the policy before it
 STALLED = 0.5  # seconds without a step: the job evaluated, paused or ended in that block, which is left out
 
 
 class Fixed:
-    """A stand-in governor: ``threads`` (by default the trainer's starting count), set once by the training thread,
-    never changed."""
+    """A stand-in governor: the trainer's starting thread count, set once by the training thread, never changed."""
 
-    def __init__(self, max_threads: int, threads: int | None = None):
-        self.max_threads, self.threads = max_threads, threads or max_threads
+    def __init__(self, threads: int):
+        self.threads = self.max_threads = threads
         self._told = False
 
     def start(self) -> None:
@@ -46,24 +42,7 @@ class Fixed:
         if self._told:
             return None
         self._told = True
-        return self.threads
-
-
-class Tell:
-    """Puts ``governor`` in the trainer's place: at the training thread's next step its count is set (the policy
-    before may have left torch at another), and a new window begins; from then on the governor itself answers."""
-
-    def __init__(self, trainer, governor):
-        self.trainer, self.governor = trainer, governor
-        self.threads, self.max_threads = governor.threads, governor.max_threads
-
-    def start(self) -> None:
-        pass
-
-    def update(self, steps: int = 1) -> int | None:
-        self.trainer.governor = self.governor
-        self.governor.start()
-        return self.governor.threads
+        return self.max_threads
 
 
 class PolicySwitch:
@@ -71,8 +50,6 @@ class PolicySwitch:
                  out: str | None = None, seed: int = 0):
         self.trainer, self.block_s, self.settle_s, self.policies = trainer, block_s, settle_s, tuple(policies)
         self.governor = trainer.governor
-        self.prober = copy.copy(trainer.governor)  # the probing policy's own governor: its own rates and choice
-        self.prober.quiet = dict(self.governor.quiet)
         self.out, self.rng = out, random.Random(seed)
         self.blocks: list[dict] = []  # policy, cycle, steps, seconds, fewer (share of samples below max threads)
         self.stopped = threading.Event()
@@ -88,14 +65,14 @@ class PolicySwitch:
         return self.blocks
 
     def _apply(self, policy: str) -> None:
-        if policy in ("fixed2", "fixed1"):
-            self.trainer.governor = Fixed(self.governor.max_threads, 1 if policy == "fixed1" else None)
+        if policy == "fixed2":
+            self.trainer.governor = Fixed(self.governor.max_threads)
             return
-        governor = self.prober if policy == "probe" else self.governor
-        governor.quick_rise, governor.probe = policy != "slow", policy == "probe"
-        if governor is self.governor:  # no probe of the probing policy's goes on in it
-            governor.hidden, governor._probing = False, None
-        self.trainer.governor = Tell(self.trainer, governor)
+        self.governor.quick_rise = policy == "quick"
+        if self.trainer.governor is not self.governor:  # after Fixed, the training thread runs the full count
+            self.governor.threads = self.governor.max_threads
+            self.governor.start()
+            self.trainer.governor = self.governor
 
     def _run(self) -> None:
         cycle, first = 0, self.trainer.step
@@ -147,11 +124,10 @@ def summary(blocks: list[dict], batch: int = 100) -> str:
         rates = [c[policy]["steps"] * batch / c[policy]["seconds"] for c in complete]
         line = (f"{policy:8s} median {statistics.median(rates):9,.0f} images/s"
                 f" (fewer threads {statistics.mean(c[policy]['fewer'] for c in complete):4.0%} of the time)")
-        baseline = next((p for p in CHOICES if complete and p in complete[0]), None)
-        if complete and policy != baseline:
-            base = [c[baseline]["steps"] / c[baseline]["seconds"] for c in complete]
+        if complete and BASELINE in complete[0] and policy != BASELINE:
+            base = [c[BASELINE]["steps"] / c[BASELINE]["seconds"] for c in complete]
             ratios = sorted(c[policy]["steps"] / c[policy]["seconds"] / b for c, b in zip(complete, base))
             q = statistics.quantiles(ratios, n=4) if len(ratios) >= 2 else [ratios[0]] * 3
-            line += f"  / {baseline}: median {statistics.median(ratios):.3f} (quartiles {q[0]:.3f}-{q[2]:.3f})"
+            line += f"  / {BASELINE}: median {statistics.median(ratios):.3f} (quartiles {q[0]:.3f}-{q[2]:.3f})"
         lines.append(line)
     return "\n".join(lines)

@@ -33,16 +33,6 @@ checks it and gives no governor otherwise; ``tests/test_threads.py`` trains with
 bits); convolutions do (``dcgan`` differs by 1e-5 after 6 steps), so other steps keep their thread count, and a run
 stays a function of its seed. Off Linux, in a container that sees fewer cores than ``/proc/stat`` lists, or on a
 GPU, the thread count stays as it is; the trainer also leaves it alone with ``GAN_ADAPTIVE_THREADS=0``.
-
-Some contention does not show in ``/proc/stat`` at all. On this project's AMD EPYC VMs, in stretches of tens of seconds
-to minutes, the second vCPU runs slowly (it shares a core with another tenant's work; the VM's steal time stays
-near zero): two threads then trained at about 27,000 images/s and one at about 31,000, against 46,000 and 32,000
-otherwise (session 40, alternating blocks of 200 steps). So quiet windows are probed (``probe``): at the full count,
-one window with a thread fewer after ``PROBE_EVERY`` quiet windows, or soon after a window that fell below ``DROP`` of
-the quiet rate; the fewer threads stay when they trained faster than the window before by ``MARGIN``, and from then
-the full count is probed every ``PROBE_BACK`` quiet windows. A probe that loses clearly doubles the wait for the
-next (on a steady machine one window in 128, about 0.2% of the training), and a load that the busy time shows
-hands the choice back to the policy above.
 """
 
 from __future__ import annotations
@@ -62,13 +52,6 @@ LEARN = 0.25  # the weight of a new quiet window in its thread count's rate (an 
 LOAD_WEIGHT = 0.2  # the weight of a new window in the load's moving average (about a second of 0.25 s windows)
 SUSTAINED = 0.4  # cores of load, on average, from which fewer threads pay even when the training does not crawl
 CRAWL = 0.5  # a window slower than this share of the quiet rate: the threads crawl, fewer at once
-# probes of a contention that /proc/stat does not show (the docstring): the other count is kept when its window trains
-# faster than the window before it by MARGIN
-MARGIN = 0.05
-DROP = 0.8  # a quiet window at the full count slower than this share of its quiet rate: probe fewer threads soon
-PROBE_EVERY = 16  # else quiet windows at the full count between probes of fewer (doubled after a clear loss) ...
-PROBE_EVERY_MAX = 128  # ... up to this (32 s of 0.25-s windows: a probe then costs about 0.2% of the training)
-PROBE_BACK = 8  # quiet windows at fewer threads, kept by a probe, between probes of the full count
 
 
 def machine_cpu_seconds() -> tuple[float, float] | None:
@@ -141,19 +124,13 @@ class ThreadGovernor:
     ``rise_after`` windows in a row that agree on more (one, with ``quick_rise``, while the load's moving average
     is below ``SUSTAINED``; False: always ``rise_after``, the policy before session 33). ``measured``: a busy
     window takes threads off only when the training was slower in it than the fewer threads are with the machine
-    to themselves (False: whenever a core is taken, the policy before session 26). ``probe``: quiet windows are
-    probed for a contention that the machine's busy time does not show (False: the policy before session 40):
-    at the full count, one window with a thread fewer after ``PROBE_EVERY`` quiet windows, or at once after a
-    window slower than ``DROP`` of the quiet rate; the fewer threads stay if they trained faster than the window
-    before by ``MARGIN``, and then the full count is probed after every ``PROBE_BACK`` quiet windows. A probe
-    that loses clearly (below ``DROP`` of the window before) doubles the wait for the next, up to
-    ``PROBE_EVERY_MAX``; a load that the busy time shows ends the probing's choice."""
+    to themselves (False: whenever a core is taken, the policy before session 26)."""
 
     def __init__(self, max_threads: int, cores: int, *, window_s: float = 0.25, rise_after: int = 2,
-                 measured: bool = True, quick_rise: bool = True, probe: bool = True, machine=machine_cpu_seconds,
+                 measured: bool = True, quick_rise: bool = True, machine=machine_cpu_seconds,
                  own=process_cpu_seconds, clock=time.monotonic):
         self.max_threads, self.cores, self.window_s, self.rise_after = max_threads, cores, window_s, rise_after
-        self.measured, self.quick_rise, self.probe = measured, quick_rise, probe
+        self.measured, self.quick_rise = measured, quick_rise
         self.machine, self.own, self.clock = machine, own, clock
         self.threads = max_threads
         self.others = 0.0  # cores the rest of the machine used in the last window
@@ -164,14 +141,6 @@ class ThreadGovernor:
         self._agreeing = 0  # windows in a row that wanted ``_wanted``
         self._steps = 0  # since the window began
         self._mark = None
-        self.hidden = False  # fewer threads than the quiet machine allows, chosen by a probe
-        # a probe under way: [the count before it, the rate of its window before, the probed window's rate or None]
-        self._probing: list | None = None
-        self._probed = max_threads  # the probed count
-        self._dropped = 0  # quiet windows in a row at the full count below DROP of its quiet rate
-        self._drop_seen = False  # two such windows since the last probe
-        self._since_probe = 0  # quiet windows since the last probe
-        self._probe_every = PROBE_EVERY
 
     @classmethod
     def for_device(cls, device, threads: int) -> "ThreadGovernor | None":
@@ -214,73 +183,16 @@ class ThreadGovernor:
         self.rate = steps / (now - then)
         taken = max(0, math.ceil(self.others - TAKEN))  # cores the rest of the machine keeps busy
         wanted = min(self.max_threads, max(1, self.cores - taken))
-        known = self.quiet.get(self.threads)  # before this window
         if taken == 0:  # what this thread count trains at with the machine to itself
+            known = self.quiet.get(self.threads)
             self.quiet[self.threads] = self.rate if known is None else known + LEARN * (self.rate - known)
         self.load += LOAD_WEIGHT * (self.others - self.load)
-        if self._probing is not None:  # this window was a probe: keep its count, or go back
-            return self._end_probe(quiet=taken == 0)
         if wanted < self.threads and self.measured and not self._worth_fewer():
             wanted = self.threads  # a burst, not a load, and no crawl: these threads stay
-        if self.hidden and taken == 0 and wanted > self.threads:
-            wanted = self.threads  # the quiet machine allows more, but a probe found fewer faster
         self._agreeing = self._agreeing + 1 if wanted == self._wanted else 1
         self._wanted = wanted
         rise_after = 1 if self.quick_rise and self.load < SUSTAINED else self.rise_after
         if wanted < self.threads or (wanted > self.threads and self._agreeing >= rise_after):
-            self.threads, self.hidden = wanted, False
+            self.threads = wanted
             return wanted
-        if taken:
-            self.hidden = False  # a load the busy time shows: the policy above decides from here
-            return None
-        return self._maybe_probe(known)
-
-    def _maybe_probe(self, quiet_rate: float | None) -> int | None:
-        """After a quiet window that changed nothing: start a probe when one is due (``quiet_rate``: this count's
-        quiet rate before this window)."""
-        if not self.probe or self.max_threads < 2:
-            return None
-        self._since_probe += 1
-        if self.threads == self.max_threads:
-            dropped = quiet_rate is not None and self.rate < DROP * quiet_rate
-            self._dropped = self._dropped + 1 if dropped else 0
-            # a drop that lasts two windows starts a probe, but not before a quarter of the wait has passed (the
-            # quiet rate follows the drop within a few windows, so the drop is remembered until then)
-            self._drop_seen = self._drop_seen or self._dropped >= 2
-            soon = self._drop_seen and self._since_probe >= max(PROBE_BACK, self._probe_every // 4)
-            if not soon and self._since_probe < self._probe_every:
-                return None
-            target = self.threads - 1
-        elif self.hidden and self._since_probe >= PROBE_BACK:
-            target = self.max_threads
-        else:
-            return None
-        self._probing, self._since_probe, self._dropped, self._drop_seen = [self.threads, self.rate, None], 0, 0, False
-        self.threads = target
-        return target
-
-    def _end_probe(self, quiet: bool) -> int | None:
-        """A probe is three windows: the count before it, the probed count, and the count before it again; the
-        probed count stays when its window trained faster than both others by ``MARGIN``."""
-        before, before_rate, probed_rate = self._probing
-        if not quiet:  # a load the busy time shows: no verdict, the count before the probe
-            self._probing = None
-            if self.threads != before:
-                self.threads = before
-                return before
-            return None
-        if probed_rate is None:  # the probed window: back to the count before, for one more window
-            self._probing[2] = self.rate
-            probed = self.threads
-            self.threads = before
-            self._probed = probed
-            return before
-        self._probing = None
-        after_rate, probed = self.rate, self._probed
-        if probed_rate > (1 + MARGIN) * max(before_rate, after_rate):  # the probed count trains faster: it stays
-            self.threads, self.hidden = probed, probed < self.max_threads
-            self._probe_every = PROBE_EVERY
-            return probed
-        if probed < before and probed_rate < DROP * max(before_rate, after_rate):
-            self._probe_every = min(2 * self._probe_every, PROBE_EVERY_MAX)  # fewer lost clearly: probe less often
         return None
