@@ -94,9 +94,10 @@ def main() -> None:
           f"two threads {', '.join(f'{q:,.0f}' for q in statistics.quantiles([r[1] for r in rows], n=4))}; one thread "
           f"{', '.join(f'{q:,.0f}' for q in statistics.quantiles([r[2] for r in rows], n=4))}")
     print(f"{'policy, over the record in 0.25-s windows':48} {'images/s':>9} {'vs two':>7} {'one thread':>10}")
-    two, _ = replay(rows, 2)
-    for name, policy in (("two threads", 2), ("one thread", 1), ("the faster count at every moment", "best")):
-        rate, share = replay(rows, policy)
+    results = {name: replay(rows, policy) for name, policy in
+               (("two threads", 2), ("one thread", 1), ("the faster count at every moment", "best"))}
+    two = results["two threads"][0]
+    for name, (rate, share) in results.items():
         print(f"{name:48} {rate:9,.0f} {rate / two:7.3f} {share:10.0%}")
 
 
