@@ -34,8 +34,11 @@ def continue_config(run: Run, epochs: int | None) -> TrainConfig:
 
 
 def execute(run: Run, *, resume: bool = False, control: TrainControl | None = None,
-            callbacks: list[tuple[str, object]] = ()) -> str:
+            callbacks: list[tuple[str, object]] = (), evaluate_beside: bool = True) -> str:
     """Train ``run`` in this thread (from its last checkpoint if ``resume``) and record it.
+
+    ``evaluate_beside``: snapshot evaluations may run beside the training (``Trainer.beside``) and arrive
+    during the next epoch; False keeps each in its snapshot, before the store's checkpoint of that epoch.
 
     Returns ``"finished"`` or ``"stopped"``; an exception marks the run failed and propagates.
     The run's owner lock is held throughout (a RuntimeError, with nothing written, if another
@@ -45,6 +48,7 @@ def execute(run: Run, *, resume: bool = False, control: TrainControl | None = No
     writer = None
     try:
         trainer = Trainer(run.config(), control=control)
+        trainer.beside_ok = trainer.beside_ok and evaluate_beside
         if trainer.config.eval_samples:
             Evaluator(trainer)
         DiscriminatorProbe(trainer)

@@ -121,6 +121,11 @@ class Trainer:
         # the numbers, the hand-written float32 step; GAN_ADAPTIVE_THREADS=0 keeps the count fixed
         governed = self.accel.hand and env_switch("GAN_ADAPTIVE_THREADS") is not False
         self.governor = ThreadGovernor.for_device(self.device, torch.get_num_threads()) if governed else None
+        # work handed off the training thread during run() (a snapshot's evaluation, ``beside``): only where the
+        # governor runs, i.e. where the thread count cannot change the numbers; GAN_EVAL_BESIDE=0 keeps it inline
+        self.beside_ok = self.governor is not None and env_switch("GAN_EVAL_BESIDE") is not False
+        self._beside: _Beside | None = None
+        self._running = False
         self.clustering = None  # a self-conditioned run's clusters of the training images (gan.clusters)
         if images is None:  # given images are trained on as they are (benchmarks, tests); else the config's split
             images, labels = load_train_split(config.train_split, config.data_dir or None)
@@ -198,11 +203,17 @@ class Trainer:
     def run(self) -> str:
         """Train until ``config.epochs`` are done (``"finished"``) or a stop request (``"stopped"``)."""
         schedule = set(self.config.snapshot_schedule())
+        self._running = True
         try:
             return self._run(schedule)
         finally:
-            if self.governor is not None and self.governor.threads != self.governor.max_threads:
-                torch.set_num_threads(self.governor.max_threads)  # the process keeps the count it had
+            self._running = False
+            if self._beside is not None:  # an exception ended the run: wait for the helper, drop its result
+                self._beside.thread.join()
+                self._beside = None
+            if self.governor is not None:
+                if torch.get_num_threads() != self.governor.max_threads:
+                    torch.set_num_threads(self.governor.max_threads)  # the process keeps the count it had
                 self.governor.threads = self.governor.max_threads
 
     def _run(self, schedule: set[int]) -> str:
@@ -220,23 +231,64 @@ class Trainer:
             self.fire("on_epoch_end")
             if self.epoch in schedule:
                 self._snapshot()
+        self.collect()
         self.fire("on_train_end", status=status)
         return status
 
     def _snapshot(self) -> None:
-        """A snapshot and its evaluation with the thread count the trainer started with: convolutions (the
-        classifier's) depend on it, and the metrics of a run stay a function of its seed. The governor's next
-        window begins after it, whatever the thread count: its time is no measure of the training's rate."""
-        governed = self.governor is not None and self.governor.threads != self.governor.max_threads
-        if governed:
-            torch.set_num_threads(self.governor.max_threads)
+        """A snapshot with the thread count the trainer started with (the D probe's products, and an evaluation
+        that runs inline, give the same numbers at every snapshot). Then the training goes on with one thread while
+        an evaluation handed off by a listener (``beside``) runs on the other core. The governor's next window
+        begins after it, whatever the thread count: its time is no measure of the training's rate."""
+        governor = self.governor
+        if governor is not None and torch.get_num_threads() != governor.max_threads:
+            torch.set_num_threads(governor.max_threads)
         try:
             self.snapshot()
         finally:
-            if governed:
-                torch.set_num_threads(self.governor.threads)
-            if self.governor is not None:
-                self.governor.start()
+            if governor is not None:
+                self._set_training_threads()
+                governor.start()
+
+    def _set_training_threads(self) -> None:
+        """A thread fewer while work runs beside the training on a core of its own (more threads than cores would
+        take libgomp's spinning away: ``benchmarks/omp_pools.py``), else the governor's count."""
+        threads = self.governor.threads
+        if self._beside is not None:
+            threads = max(1, threads - 1)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+    def beside(self, work, deliver) -> None:
+        """``deliver(work())``, with ``work`` off the training thread where that is faster overall.
+
+        During ``run()``, where ``beside_ok`` and training follows: ``work`` runs on a helper thread with one torch
+        thread, the training goes on with a thread fewer meanwhile (from the end of the current snapshot; on 2 cores
+        one), and ``deliver`` is called from the
+        training thread once ``work`` is done: between two steps, at the latest when the epoch ends, before a pause
+        and before the run ends (so every checkpoint after the snapshot's epoch follows it). An error in ``work``
+        is raised there. Elsewhere (outside ``run()``, after the last epoch, on a GPU, with ``GAN_EVAL_BESIDE=0``)
+        both at once, here.
+        One at a time: a second call first delivers the first."""
+        follows = self.epoch < self.config.epochs and not self.control.stop_requested  # training to hide it behind
+        if not (self.beside_ok and self._running and follows):
+            deliver(work())
+            return
+        self.collect()
+        self._beside = _Beside(work, deliver)
+
+    def collect(self) -> None:
+        """Wait for the work handed off by ``beside``, if any, give the training its threads back and deliver."""
+        beside, self._beside = self._beside, None
+        if beside is None:
+            return
+        beside.thread.join()
+        if self.governor is not None:
+            self._set_training_threads()
+            self.governor.start()  # the window with one thread is no measure of the load
+        if beside.error is not None:
+            raise beside.error
+        beside.deliver(beside.result)
 
     def train_epoch(self) -> bool:
         """Train the rest of the current epoch; False if a stop request cut it short."""
@@ -247,6 +299,7 @@ class Trainer:
         while self.batch < n // b:
             if self.control.pause_requested or self.control.stop_requested:
                 self.flush(pending, clock)
+                self.collect()  # before the pause's checkpoint, or the end
                 if not self._wait_while_paused():
                     return False
                 clock = _Clock()
@@ -255,12 +308,16 @@ class Trainer:
             labels = self.labels.index_select(0, index) if self.labels is not None else None
             pending.append(self.train_step(real, labels, update_g=(self.step + 1) % self.config.d_steps == 0))
             self.batch, self.step = self.batch + 1, self.step + 1
-            if self.governor is not None and (threads := self.governor.update()) is not None:
+            if self._beside is not None:  # the governor waits while work runs beside the training
+                if not self._beside.thread.is_alive():
+                    self.collect()
+            elif self.governor is not None and (threads := self.governor.update()) is not None:
                 torch.set_num_threads(threads)  # from the training thread, between steps
             if len(pending) >= self.log_every or clock.elapsed() >= self.log_seconds:
                 self.flush(pending, clock)
                 clock = _Clock()
         self.flush(pending, clock)
+        self.collect()  # the epoch's end (its checkpoint) follows what was handed off
         return True
 
     def train_step(self, real: torch.Tensor, labels: torch.Tensor | None = None, *, update_g: bool = True) -> torch.Tensor:
@@ -613,6 +670,23 @@ class StepGraphs:
         self.captures += 1
         graph.replay()
         return out.clone()
+
+
+class _Beside:
+    """``work()`` on a helper thread of its own with one torch thread (so no second OpenMP team), its result or
+    error kept for ``deliver`` on the training thread. The thread ends with the work."""
+
+    def __init__(self, work, deliver):
+        self.deliver, self.result, self.error = deliver, None, None
+        self.thread = threading.Thread(target=self._run, args=(work,), name="gan-beside", daemon=True)
+        self.thread.start()
+
+    def _run(self, work) -> None:
+        torch.set_num_threads(1)  # this thread's OpenMP and MKL count (the training thread keeps its own)
+        try:
+            self.result = work()
+        except BaseException as exc:  # noqa: BLE001  raised on the training thread
+            self.error = exc
 
 
 class _Clock:

@@ -38,7 +38,9 @@ def train_trial(values: dict, *, sweep: dict) -> None:
     if run is None:
         return
     reporter = Reporter(run, trial_id)
-    execute(run, resume=run.info().get("step", 0) > 0, control=reporter.control, callbacks=reporter.callbacks())
+    # each report pairs a snapshot's evaluation with that snapshot's checkpoint: evaluated in the snapshot
+    execute(run, resume=run.info().get("step", 0) > 0, control=reporter.control, callbacks=reporter.callbacks(),
+            evaluate_beside=False)
     if reporter.control.stop_requested:
         sys.exit(0)  # what Tune's report raised: the trial ends here, without its final report
 
