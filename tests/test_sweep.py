@@ -129,14 +129,17 @@ def test_a_two_node_loopback_cluster_places_trials_on_both_nodes_writing_one_sto
     try:
         cluster.add_node(**node)
         cluster.wait_for_nodes()
-        base = preset("report-2019", **{**SMALL, "epochs": 1})
+        # 4 epochs (about 3 s a trial): Ray puts the second trial on the other node only while the first holds the
+        # head's CPU; with 1 epoch (0.75 s of training) a loaded CI machine once started it after the first had ended
+        base = preset("report-2019", **{**SMALL, "epochs": 4})
         space = parse_space(["lr_g=choice:0.001,0.002"], base)
         sweep_id = run_sweep(RunStore(), base, space, scheduler="fifo", trials=2, address=cluster.address)
     finally:
         cluster.shutdown()
     runs = sweep_runs(RunStore(), sweep_id)
     assert [r["status"] for r in runs] == ["finished", "finished"]
-    assert len({r["sweep"]["node"] for r in runs}) == 2  # one trial per one-CPU node
+    spans = [(r["sweep"]["node"][:8], round(r["started"] % 1000, 2), round(r["ended"] % 1000, 2)) for r in runs]
+    assert len({r["sweep"]["node"] for r in runs}) == 2, f"one trial per one-CPU node; (node, start, end): {spans}"
     assert {r["sweep"]["node_ip"] for r in runs} == {"127.0.0.1"}
     assert all(RunStore().open(r["id"]).evaluations() for r in runs)
 
