@@ -709,10 +709,11 @@ def live_payload(state: LiveState, *, have_figures: str = "", have_grid: str = "
                 parts.append(", " + json.dumps({"grid": {
                     "key": key, "width": 2 * width, "caption": grid_caption(epoch),
                     "src": "data:image/png;base64," + base64.b64encode(png).decode()}})[1:-1])
-        # the quality section lies below the grid, so it comes with a grid or after it: at a snapshot the run's
-        # evaluation is stored before its grid (the evaluator is called first and takes about a second), and a
-        # section drawn without the grid above it is pushed down when the grid comes (off screen, it was drawn
-        # for nothing: the panel draws it only where it is seen)
+        # the quality section lies below the grid, so it comes with a grid or after it: at a snapshot whose
+        # evaluation runs inline (the last, or without the thread governor) the run's evaluation is stored before
+        # its grid (the evaluator is called first and takes about a second), and a section drawn without the grid
+        # above it is pushed down when the grid comes (off screen, it was drawn for nothing: the panel draws it only
+        # where it is seen); one beside the training (``Trainer.beside``) arrives after the grid, at a later refresh
         quality = quality_panel(state.run) if grid is not None else None
         if quality is not None and quality[0] != have_quality:
             parts.append(f', "quality": {quality[1]}')
