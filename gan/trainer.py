@@ -237,8 +237,8 @@ class Trainer:
 
     def _snapshot(self) -> None:
         """A snapshot with the thread count the trainer started with (the D probe's products, and an evaluation
-        that runs inline, give the same numbers at every snapshot). Then the training goes on with one thread while
-        an evaluation handed off by a listener (``beside``) runs on the other core. The governor's next window
+        that runs inline, give the same numbers at every snapshot). Then the training goes on with a thread fewer while
+        an evaluation handed off by a listener (``beside``) runs on a core of its own. The governor's next window
         begins after it, whatever the thread count: its time is no measure of the training's rate."""
         governor = self.governor
         if governor is not None and torch.get_num_threads() != governor.max_threads:
@@ -264,12 +264,11 @@ class Trainer:
 
         During ``run()``, where ``beside_ok`` and training follows: ``work`` runs on a helper thread with one torch
         thread, the training goes on with a thread fewer meanwhile (from the end of the current snapshot; on 2 cores
-        one), and ``deliver`` is called from the
-        training thread once ``work`` is done: between two steps, at the latest when the epoch ends, before a pause
-        and before the run ends (so every checkpoint after the snapshot's epoch follows it). An error in ``work``
-        is raised there. Elsewhere (outside ``run()``, after the last epoch, on a GPU, with ``GAN_EVAL_BESIDE=0``)
-        both at once, here.
-        One at a time: a second call first delivers the first."""
+        one), and ``deliver`` is called from the training thread once ``work`` is done: between two steps, at the
+        latest when the epoch ends, before a pause and before the run ends (so every checkpoint after the snapshot's
+        epoch follows it). An error in ``work`` is raised there. Elsewhere (outside ``run()``, after the last epoch,
+        on a GPU, with ``GAN_EVAL_BESIDE=0``) both at once, here. One at a time: a second call first delivers the
+        first."""
         follows = self.epoch < self.config.epochs and not self.control.stop_requested  # training to hide it behind
         if not (self.beside_ok and self._running and follows):
             deliver(work())
