@@ -85,6 +85,41 @@ def machine_cores() -> int | None:
     return listed if listed == usable and listed > 0 else None
 
 
+@functools.lru_cache(maxsize=None)
+def _thread_local_setters():
+    """``omp_set_num_threads`` and MKL's ``MKL_Set_Num_Threads_Local`` as torch's CPU library links them (through
+    its handle, so the OpenMP runtime torch uses), or None where either is missing (another build of torch)."""
+    import ctypes
+
+    import torch
+
+    try:
+        lib = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
+        omp, mkl = lib.omp_set_num_threads, lib.MKL_Set_Num_Threads_Local  # C's (mkl_set_..._local is Fortran's)
+    except (OSError, AttributeError):
+        return None
+    omp.argtypes, omp.restype, mkl.argtypes, mkl.restype = [ctypes.c_int], None, [ctypes.c_int], ctypes.c_int
+    return omp, mkl
+
+
+def set_thread_count(threads: int) -> None:
+    """torch's CPU thread count for the calling thread only. ``torch.set_num_threads`` also stores the count as the
+    one every thread started later begins with, so a governor that had just taken a thread off (or a helper thread set
+    to one) made a job started meanwhile train on one thread for its whole run, with no governor. OpenMP's count is
+    per thread, and so is MKL's local one, which is what ``torch.set_num_threads`` sets besides; where torch's library
+    does not export both, ``torch.set_num_threads``."""
+    import torch
+
+    setters = _thread_local_setters()
+    if setters is None:
+        torch.set_num_threads(threads)
+        return
+    torch.get_num_threads()  # torch's first call in a thread sets its count from the stored one: before ours
+    omp, mkl = setters
+    omp(threads)
+    mkl(threads)
+
+
 # (rows, inner, columns) of matrix products the report's step makes at batch 100 (D's forward on 200 images, the
 # gradient of G's output layer's input, G's output layer, D's first weight gradient), and two odd sizes
 PROBES = ((200, 784, 128), (100, 784, 128), (100, 128, 784), (128, 200, 784), (64, 100, 128), (77, 300, 33))
@@ -106,14 +141,14 @@ def same_bits_across_threads(threads: int) -> bool:
     results = []
     try:
         for count in (1, threads):
-            torch.set_num_threads(count)
+            set_thread_count(count)
             products = []
             for x, w, b in cases:
                 y = F.linear(x, w, b)
                 products += [y, y.t().mm(x), y.mm(w)]
             results.append(products)
     finally:
-        torch.set_num_threads(before)
+        set_thread_count(before)
     return all(torch.equal(a, b) for a, b in zip(*results))
 
 

@@ -27,7 +27,7 @@ from gan.losses import LOSSES, gradient_penalty, mode_seeking, r1_penalty
 from gan.models import build_models, hand_step
 from gan.models.conditioning import NUM_CLASSES
 from gan.models.dropout import use_generator
-from gan.threads import ThreadGovernor
+from gan.threads import ThreadGovernor, set_thread_count
 
 METRICS = ("d_loss_real", "d_loss_fake", "g_loss", "d_real", "d_fake")
 PENALTY_METRICS = ("wasserstein", "gradient_penalty")  # logged by losses with a gradient penalty
@@ -213,7 +213,7 @@ class Trainer:
                 self._beside = None
             if self.governor is not None:
                 if torch.get_num_threads() != self.governor.max_threads:
-                    torch.set_num_threads(self.governor.max_threads)  # the process keeps the count it had
+                    set_thread_count(self.governor.max_threads)  # the thread keeps the count it had
                 self.governor.threads = self.governor.max_threads
 
     def _run(self, schedule: set[int]) -> str:
@@ -242,7 +242,7 @@ class Trainer:
         begins after it, whatever the thread count: its time is no measure of the training's rate."""
         governor = self.governor
         if governor is not None and torch.get_num_threads() != governor.max_threads:
-            torch.set_num_threads(governor.max_threads)
+            set_thread_count(governor.max_threads)
         try:
             self.snapshot()
         finally:
@@ -257,7 +257,7 @@ class Trainer:
         if self._beside is not None:
             threads = max(1, threads - 1)
         if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
+            set_thread_count(threads)
 
     def beside(self, work, deliver) -> None:
         """``deliver(work())``, with ``work`` off the training thread where that is faster overall.
@@ -311,7 +311,7 @@ class Trainer:
                 if not self._beside.thread.is_alive():
                     self.collect()
             elif self.governor is not None and (threads := self.governor.update()) is not None:
-                torch.set_num_threads(threads)  # from the training thread, between steps
+                set_thread_count(threads)  # from the training thread, between steps
             if len(pending) >= self.log_every or clock.elapsed() >= self.log_seconds:
                 self.flush(pending, clock)
                 clock = _Clock()
@@ -681,7 +681,7 @@ class _Beside:
         self.thread.start()
 
     def _run(self, work) -> None:
-        torch.set_num_threads(1)  # this thread's OpenMP and MKL count (the training thread keeps its own)
+        set_thread_count(1)  # this thread's count only (the training thread keeps its own, new threads theirs)
         try:
             self.result = work()
         except BaseException as exc:  # noqa: BLE001  raised on the training thread

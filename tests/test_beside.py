@@ -53,6 +53,12 @@ def _record(trainer, seen, release_after_logs=2):
     def on_log(trainer, rows):
         pending = trainer._beside is not None
         seen.append(("log", pending, torch.get_num_threads()))
+        if pending:  # a thread started now (a second job, say) starts with the process's count, not the helper's
+            started = []
+            thread = threading.Thread(target=lambda: started.append(torch.get_num_threads()))
+            thread.start()
+            thread.join()
+            seen.append(("new thread", started[0]))
         if pending and sum(1 for s in seen if s[:2] == ("log", True)) >= release_after_logs:
             release.set()
 
@@ -76,6 +82,7 @@ def test_work_beside_runs_on_a_helper_with_one_thread_and_is_delivered_on_the_tr
     after = [s[2] for s in seen[deliver:] if s[0] == "log"]
     assert len(beside) >= 2 and set(beside) == {1}, "the training should go on with a thread fewer beside the work"
     assert after and set(after) == {2}  # and have its threads back once the work is delivered
+    assert {s[1] for s in seen if s[0] == "new thread"} == {2}
     assert torch.get_num_threads() == 2
 
 

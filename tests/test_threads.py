@@ -1,6 +1,7 @@
 """torch's CPU threads that follow the machine's load (gan.threads): the policy, and that it changes no bit."""
 
 import os
+import threading
 
 import pytest
 import torch
@@ -8,7 +9,7 @@ import torch.nn.functional as F
 
 from gan.config import preset
 from gan.threads import (CRAWL, LEARN, SUSTAINED, TAKEN, ThreadGovernor, machine_cores, machine_cpu_seconds,
-                         process_cpu_seconds, same_bits_across_threads)
+                         process_cpu_seconds, same_bits_across_threads, set_thread_count)
 from gan.trainer import Trainer
 
 
@@ -192,9 +193,40 @@ def test_the_governor_stays_off_where_the_thread_count_changes_the_bits(monkeypa
         same_bits_across_threads.cache_clear()
 
 
+def _count_in_a_new_thread() -> int:
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    return seen[0]
+
+
+def test_a_thread_count_set_by_gan_is_that_threads_alone():
+    seen = {}
+    ready, done = threading.Event(), threading.Event()
+
+    def one_thread():
+        set_thread_count(1)
+        seen["set"] = torch.get_num_threads()
+        ready.set()
+        assert done.wait(30)
+        seen["after"] = torch.get_num_threads()
+
+    torch.set_num_threads(2)
+    thread = threading.Thread(target=one_thread)
+    thread.start()
+    assert ready.wait(30)
+    seen["new"], seen["main"] = _count_in_a_new_thread(), torch.get_num_threads()
+    done.set()
+    thread.join()
+    # torch.set_num_threads(1) there would have given the new thread 1: ATen keeps the last count set for new threads
+    assert seen == {"set": 1, "after": 1, "new": 2, "main": 2}
+    assert _count_in_a_new_thread() == 2
+
+
 def _trained(config, images, governor_script=None):
     trainer = Trainer(config, images=images, log_every=2)  # five flushes an epoch
-    seen = {"train": set(), "snapshot": set()}
+    seen = {"train": set(), "snapshot": set(), "new": set()}
     if governor_script is not None:
         m = Machine()
         trainer.governor = m.governor()
@@ -202,6 +234,7 @@ def _trained(config, images, governor_script=None):
 
         def on_log(trainer, rows):
             seen["train"].add(torch.get_num_threads())
+            seen["new"].add(_count_in_a_new_thread())  # a job started now, say
             m.window(next(loads, 0.0))  # the next flush sees this window
 
         trainer.add_callback("on_log", on_log)
@@ -220,6 +253,7 @@ def test_training_while_the_threads_change_gives_the_same_bits_and_the_process_k
     # busy for the first 8 of its 15 flushes (the snapshot at epoch 2 comes at the 10th), then quiet: 2 -> 1 -> 2
     governed, seen = _trained(config, images, governor_script=[0.9] * 8 + [0.0] * 30)
     assert seen["train"] == {1, 2}, "the scripted load should have taken a thread off and given it back"
+    assert seen["new"] == {2}  # a thread started meanwhile (a second job) starts with the process's count
     assert seen["snapshot"] == {2}  # snapshots and their evaluations run with the count the trainer started with
     assert torch.get_num_threads() == 2
     for a, b in zip(fixed_weights, (*governed.G.parameters(), *governed.D.parameters())):
