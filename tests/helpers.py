@@ -3,6 +3,7 @@
 import contextlib
 import io
 import subprocess
+import threading
 import time
 
 
@@ -29,3 +30,14 @@ def cli(*args) -> subprocess.CompletedProcess:
         except SystemExit as exc:
             code = 0 if exc.code is None else exc.code
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def count_in_a_new_thread() -> int:
+    """``torch.get_num_threads()`` as a thread started now reads it (a second job, say)."""
+    import torch
+
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    return seen[0]

@@ -10,6 +10,7 @@ from gan.runner import execute
 from gan.store import RunStore
 from gan.threads import ThreadGovernor
 from gan.trainer import Trainer
+from helpers import count_in_a_new_thread
 
 
 def _trainer(images, *, beside=True, epochs=2):
@@ -54,11 +55,7 @@ def _record(trainer, seen, release_after_logs=2):
         pending = trainer._beside is not None
         seen.append(("log", pending, torch.get_num_threads()))
         if pending:  # a thread started now (a second job, say) starts with the process's count, not the helper's
-            started = []
-            thread = threading.Thread(target=lambda: started.append(torch.get_num_threads()))
-            thread.start()
-            thread.join()
-            seen.append(("new thread", started[0]))
+            seen.append(("new thread", count_in_a_new_thread()))
         if pending and sum(1 for s in seen if s[:2] == ("log", True)) >= release_after_logs:
             release.set()
 

@@ -11,6 +11,7 @@ from gan.config import preset
 from gan.threads import (CRAWL, LEARN, SUSTAINED, TAKEN, ThreadGovernor, machine_cores, machine_cpu_seconds,
                          process_cpu_seconds, same_bits_across_threads, set_thread_count)
 from gan.trainer import Trainer
+from helpers import count_in_a_new_thread
 
 
 class Machine:
@@ -193,14 +194,6 @@ def test_the_governor_stays_off_where_the_thread_count_changes_the_bits(monkeypa
         same_bits_across_threads.cache_clear()
 
 
-def _count_in_a_new_thread() -> int:
-    seen = []
-    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
-    thread.start()
-    thread.join()
-    return seen[0]
-
-
 def test_a_thread_count_set_by_gan_is_that_threads_alone():
     seen = {}
     ready, done = threading.Event(), threading.Event()
@@ -216,12 +209,12 @@ def test_a_thread_count_set_by_gan_is_that_threads_alone():
     thread = threading.Thread(target=one_thread)
     thread.start()
     assert ready.wait(30)
-    seen["new"], seen["main"] = _count_in_a_new_thread(), torch.get_num_threads()
+    seen["new"], seen["main"] = count_in_a_new_thread(), torch.get_num_threads()
     done.set()
     thread.join()
     # torch.set_num_threads(1) there would have given the new thread 1: ATen keeps the last count set for new threads
     assert seen == {"set": 1, "after": 1, "new": 2, "main": 2}
-    assert _count_in_a_new_thread() == 2
+    assert count_in_a_new_thread() == 2
 
 
 def _trained(config, images, governor_script=None):
@@ -234,7 +227,7 @@ def _trained(config, images, governor_script=None):
 
         def on_log(trainer, rows):
             seen["train"].add(torch.get_num_threads())
-            seen["new"].add(_count_in_a_new_thread())  # a job started now, say
+            seen["new"].add(count_in_a_new_thread())  # a job started now, say
             m.window(next(loads, 0.0))  # the next flush sees this window
 
         trainer.add_callback("on_log", on_log)
