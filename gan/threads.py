@@ -107,14 +107,15 @@ def set_thread_count(threads: int) -> None:
     one every thread started later begins with, so a governor that had just taken a thread off (or a helper thread set
     to one) made a job started meanwhile train on one thread for its whole run, with no governor. OpenMP's count is
     per thread, and so is MKL's local one, which is what ``torch.set_num_threads`` sets besides; where torch's library
-    does not export both, ``torch.set_num_threads``."""
+    does not export both, ``torch.set_num_threads``. A count the thread already has is left as it is."""
     import torch
 
+    if torch.get_num_threads() == threads:  # also torch's first call in a thread, which sets its count: before ours
+        return
     setters = _thread_local_setters()
     if setters is None:
         torch.set_num_threads(threads)
         return
-    torch.get_num_threads()  # torch's first call in a thread sets its count from the stored one: before ours
     omp, mkl = setters
     omp(threads)
     mkl(threads)

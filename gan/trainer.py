@@ -212,8 +212,7 @@ class Trainer:
                 self._beside.thread.join()
                 self._beside = None
             if self.governor is not None:
-                if torch.get_num_threads() != self.governor.max_threads:
-                    set_thread_count(self.governor.max_threads)  # the thread keeps the count it had
+                set_thread_count(self.governor.max_threads)  # the thread keeps the count it had
                 self.governor.threads = self.governor.max_threads
 
     def _run(self, schedule: set[int]) -> str:
@@ -241,7 +240,7 @@ class Trainer:
         an evaluation handed off by a listener (``beside``) runs on a core of its own. The governor's next window
         begins after it, whatever the thread count: its time is no measure of the training's rate."""
         governor = self.governor
-        if governor is not None and torch.get_num_threads() != governor.max_threads:
+        if governor is not None:
             set_thread_count(governor.max_threads)
         try:
             self.snapshot()
@@ -256,8 +255,7 @@ class Trainer:
         threads = self.governor.threads
         if self._beside is not None:
             threads = max(1, threads - 1)
-        if torch.get_num_threads() != threads:
-            set_thread_count(threads)
+        set_thread_count(threads)
 
     def beside(self, work, deliver) -> None:
         """``deliver(work())``, with ``work`` off the training thread where that is faster overall.

@@ -217,6 +217,19 @@ def test_a_thread_count_set_by_gan_is_that_threads_alone():
     assert count_in_a_new_thread() == 2
 
 
+def test_a_count_the_thread_already_has_is_not_set_again(monkeypatch):
+    import gan.threads
+
+    calls = []
+    monkeypatch.setattr(gan.threads, "_thread_local_setters",
+                        lambda: (lambda n: calls.append(("omp", n)), lambda n: calls.append(("mkl", n))))
+    count = torch.get_num_threads()
+    set_thread_count(count)  # the trainer calls it at every snapshot and at the end of a run: nothing to do there
+    assert calls == []
+    set_thread_count(count + 1)
+    assert calls == [("omp", count + 1), ("mkl", count + 1)]
+
+
 def _trained(config, images, governor_script=None):
     trainer = Trainer(config, images=images, log_every=2)  # five flushes an epoch
     seen = {"train": set(), "snapshot": set(), "new": set()}
