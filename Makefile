@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: dashboard test venv browser bench mutation
+.PHONY: dashboard test venv browser bench mutation screenshots
 
 # Bytecode is written as each module is first imported, not ahead of time: pip compiles every installed file,
 # one at a time (about 75 s here), and `compileall -j 0` (about 26 s on 2 cores) compiles the many files of
@@ -40,3 +40,7 @@ mutation: venv
 
 bench: venv
 	$(PY) benchmarks/bench_train.py
+
+# the README's screenshots, taken anew from a fresh run store (scripts/screenshots.py; about 5 minutes on 2 cores)
+screenshots: venv browser
+	$(PY) scripts/screenshots.py

@@ -2,7 +2,7 @@
 address from `.streamlit/config.toml`), driven by Playwright in Debian's Chromium.
 
 Runs whenever Chromium and Playwright are installed; under CI=true their absence is a failure.
-Screenshots of every page land in tests/artifacts/ (the README's come from here).
+Screenshots of every page land in tests/artifacts/ (the README's are taken by scripts/screenshots.py).
 """
 
 import json
