@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from serve import CHROMIUM_FLAGS, ROOT, dashboard_server, start_long_job
+from serve import CHROMIUM, CHROMIUM_FLAGS, ROOT, dashboard_server, start_long_job
 
 from gan.store import RunStore
 
@@ -147,7 +147,7 @@ def dashboard(epochs: int, runs_dir: Path, tabs: int, open_tabs: str = "during",
     from playwright.sync_api import sync_playwright
 
     with dashboard_server(runs_dir) as (url, server), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         received = {"bytes": 0, "sent": 0}
 
         def count(ws):

@@ -34,7 +34,7 @@ import threading
 from pathlib import Path
 
 from bench_dashboard import browser_cpu_seconds
-from serve import CHROMIUM_FLAGS
+from serve import CHROMIUM, CHROMIUM_FLAGS
 
 # the figures as the server held their axes, and as Plotly fits the axes to the data (the ranges taken out)
 HELD = "(f) => f"
@@ -146,7 +146,7 @@ def main() -> int:
         per_refresh = {name: [] for name in args.variants}
         moved = {name: 0 for name in args.variants}
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             page = browser.new_page(viewport={"width": 1200, "height": 800})
             page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
             page.evaluate(f"run({json.dumps(args.variants[0])}, 10)")  # the first drawings (Plotly's setup): no refresh

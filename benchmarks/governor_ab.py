@@ -96,7 +96,7 @@ def synthetic(args, out: Path) -> None:
 def dashboard(args, out: Path, tmp: Path) -> None:
     from bench_dashboard import watch_long_job
     from playwright.sync_api import sync_playwright
-    from serve import CHROMIUM_FLAGS, dashboard_server
+    from serve import CHROMIUM, CHROMIUM_FLAGS, dashboard_server
 
     site = tmp / "site"
     site.mkdir()
@@ -104,7 +104,7 @@ def dashboard(args, out: Path, tmp: Path) -> None:
                                                                 policies=tuple(args.policies), out=str(out)))
     path = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     with dashboard_server(tmp / "runs", env={"PYTHONPATH": path}) as (url, _), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         pages = watch_long_job(browser, url, args.tabs)
         started = time.monotonic()
         while time.monotonic() - started < args.seconds:

@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench_dashboard import browser_cpu_seconds, cpu_seconds, descendants
-from serve import CHROMIUM_FLAGS, dashboard_server, start_long_job
+from serve import CHROMIUM, CHROMIUM_FLAGS, dashboard_server, start_long_job
 
 CATEGORIES = ["devtools.timeline", "v8", "blink", "disabled-by-default-devtools.timeline",
               "disabled-by-default-v8.cpu_profiler"]
@@ -77,7 +77,7 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp, dashboard_server(Path(tmp) / "runs") as (url, _), \
             sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(120_000)
         sent = []

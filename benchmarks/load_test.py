@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from serve import CHROMIUM_FLAGS, dashboard_server
+from serve import CHROMIUM, CHROMIUM_FLAGS, dashboard_server
 
 from gan.store import RunStore
 
@@ -53,7 +53,7 @@ def main():
         log_path = Path(tmp) / "server.log"
         errors, samples = [], []
         with dashboard_server(Path(tmp) / "runs", log_path) as (url, server), sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             tabs = [browser.new_page(viewport={"width": 1400, "height": 1000}) for _ in range(3)]
             for tab in tabs:
                 tab.set_default_timeout(120_000)

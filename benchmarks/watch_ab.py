@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_dashboard import FREEZE, LIVE_CURVES_DRAWN, SHOW, browser_cpu_seconds
-from serve import CHROMIUM_FLAGS, dashboard_server, start_long_job
+from serve import CHROMIUM, CHROMIUM_FLAGS, dashboard_server, start_long_job
 
 from gan.store import RunStore
 
@@ -47,7 +47,7 @@ def measure(tabs: int, cycles: int, phase: float,
     with tempfile.TemporaryDirectory() as tmp, dashboard_server(Path(tmp) / "runs") as (url, _), \
             sync_playwright() as p:
         store = RunStore(Path(tmp) / "runs")
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         pages = [browser.new_page(viewport={"width": 1400, "height": 1000}) for _ in range(tabs)]
         first = pages[0]
         first.set_default_timeout(120_000)

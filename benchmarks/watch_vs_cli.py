@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_dashboard import SHOW, browser_cpu_seconds, descendants, watch_long_job
-from serve import CHROMIUM_FLAGS, ROOT, dashboard_server
+from serve import CHROMIUM, CHROMIUM_FLAGS, ROOT, dashboard_server
 
 from gan.store import RunStore
 
@@ -156,7 +156,7 @@ def run(tabs: int, cycles: int, block_s: float, settle_s: float, seed: int,
 
     with tempfile.TemporaryDirectory() as tmp, dashboard_server(Path(tmp) / "dashboard") as (url, server), \
             sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         pages = watch_long_job(browser, url, tabs)
 
         def start_cli(folder: str) -> subprocess.Popen:

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.serve import CHROMIUM_FLAGS, dashboard_server
+from benchmarks.serve import CHROMIUM, CHROMIUM_FLAGS, dashboard_server
 from helpers import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
 
 
 def _require_browser():
