@@ -6,6 +6,8 @@ started from it trains.
     python scripts/screenshots.py                      # into docs/screenshots/ (about 5 minutes on 2 cores)
     python scripts/screenshots.py --out /tmp/shots --store /tmp/store   # keep the store, to shoot again faster
 
+A kept store keeps its sweep too, so from the second shot on its trials are on the Home and Runs pages as well.
+
 Needs Debian's Chromium and the playwright package (requirements-dev.txt), as the browser test does.
 """
 
@@ -22,10 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.serve import CHROMIUM_FLAGS, dashboard_server, start_long_job  # noqa: E402
+from benchmarks.serve import CHROMIUM, CHROMIUM_FLAGS, dashboard_server, start_long_job  # noqa: E402
 from gan.store import RunStore  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
 RUNS = (("cgan", 5), ("report-2019", 20))  # the last one is the newest: the pages open on it
 
 
@@ -73,13 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         store = args.store or Path(tmp) / "runs"
         train(store)
+        runs = RunStore(store)
         cache = {"GAN_CACHE_DIR": os.environ.get("GAN_CACHE_DIR", str(Path(tmp) / "cache"))}
         with dashboard_server(store, Path(tmp) / "server.log", env=cache) as (url, _), sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
             page.set_default_timeout(120_000)
             page.goto(url)
-            page.get_by_text("Runs (2)").wait_for()
+            page.get_by_text(f"Runs ({len(runs.list())})").wait_for()
             page.locator('[data-testid="stImage"] img').nth(1).wait_for()
             shoot(page, args.out, "home")
             page.goto(f"{url}/Compare")
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             page.goto(f"{url}/Sweeps")
             page.locator(".js-plotly-plot").first.wait_for()
             shoot(page, args.out, "sweeps")
-            before = {run["id"] for run in RunStore(store).list()}
+            before = {run["id"] for run in runs.list()}
             start_long_job(page, url)  # report-2019, 1000 epochs: watched live, then stopped and deleted
             page.locator(".gan-live-progress").wait_for()
             time.sleep(args.live_seconds)
@@ -107,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             page.locator('[data-testid="stButton"] button', has_text="Stop").filter(visible=True).first.click()
             page.get_by_text("stopped").first.wait_for()
             browser.close()
-        for run_id in {run["id"] for run in RunStore(store).list()} - before:
-            RunStore(store).delete(run_id)  # a kept store shoots the same pages again
+        for run_id in {run["id"] for run in runs.list()} - before:
+            runs.delete(run_id)  # a kept store shoots the same pages again
     return 0
 
 
