@@ -6,7 +6,6 @@ import copy
 import pytest
 import torch
 
-from gan.config import preset
 from gan.trainer import Trainer
 
 
