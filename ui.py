@@ -256,6 +256,9 @@ def _event_marks(events: list[dict], steps_per_epoch: int) -> tuple[list[dict], 
 # (``drawCurve`` in the live panel) instead of redrawing the whole chart (axes, ticks, legend, titles).
 _X_STEPS = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)  # the x axis's end: the curves fill 2/3 of it at the least
 _Y_STEPS = (1.0, 2.0, 5.0, 10.0)  # the y axis's bounds: multiples of a step of about a fifth of the data's span
+# a run of at most this many epochs holds x at its whole length from its first point: it lasts a few refreshes, and
+# with the steps above its x axis would grow at nearly every one of them (a whole redraw each time)
+SHORT_RUN_EPOCHS = 10
 
 
 def _ceiling(value: float, steps: tuple[float, ...]) -> float:
@@ -266,10 +269,12 @@ def _ceiling(value: float, steps: tuple[float, ...]) -> float:
 
 def held_ranges(x_end: float, y: list[np.ndarray], *, epochs: int) -> dict[str, list[float]]:
     """The live view's axis ranges for curves that reach epoch ``x_end`` through the values ``y``: x from 0 to the
-    next of ``_X_STEPS``'s ends (at most ``epochs``, the run's length, once the curves are within it), y out to the
-    multiples of ``_Y_STEPS``'s step around the finite values with 2% to spare, not below 0 where none is (no y range
-    without finite values)."""
+    next of ``_X_STEPS``'s ends (at most ``epochs``, the run's length, once the curves are within it; the whole run
+    from the start for a run of at most ``SHORT_RUN_EPOCHS``), y out to the multiples of ``_Y_STEPS``'s step around
+    the finite values with 2% to spare, not below 0 where none is (no y range without finite values)."""
     end = _ceiling(max(x_end, 1e-3), _X_STEPS)
+    if epochs <= SHORT_RUN_EPOCHS:
+        end = max(end, epochs)
     ranges = {"x": [0.0, min(end, epochs) if 0 < x_end <= epochs else end]}
     finite = [v[np.isfinite(v)] for v in y]
     finite = [v for v in finite if v.size]

@@ -109,13 +109,19 @@ def test_every_kind_of_curve_figure_is_valid_although_built_unchecked(loss):
 
 def test_the_live_axes_hold_their_ranges_while_the_new_points_fall_inside_them():
     """The live view's axes (``ui.held_ranges``): x from 0 to an end from 1, 1.5, 2, 3, 4, 5, 6, 8 × 10^k, at most the
-    run's epochs; y out to multiples of a step of about a fifth of the span, with 2% to spare. A refresh whose new
-    points fall inside keeps both ranges, so the browser moves the traces alone."""
+    run's epochs (a short run's whole length from the start); y out to multiples of a step of about a fifth of the
+    span, with 2% to spare. A refresh whose new points fall inside keeps both ranges,
+    so the browser moves the traces alone."""
     assert ui.held_ranges(0.37, [], epochs=50) == {"x": [0.0, 0.4]}  # no y without finite values
     assert ui.held_ranges(3.1, [np.array([np.nan, np.inf], np.float32)], epochs=50) == {"x": [0.0, 4.0]}
     assert ui.held_ranges(41.0, [], epochs=500)["x"] == [0.0, 50.0]
     assert ui.held_ranges(41.0, [], epochs=45)["x"] == [0.0, 45.0]  # the run's end comes first
     assert ui.held_ranges(46.0, [], epochs=45)["x"] == [0.0, 50.0]  # a run taken past its epochs: the data's end
+    # a short run (at most ui.SHORT_RUN_EPOCHS) holds x at its whole length from its first point: no x change in it
+    assert [ui.held_ranges(x, [], epochs=5)["x"] for x in (0.02, 0.37, 1.2, 3.1, 5.0)] == [[0.0, 5.0]] * 5
+    assert ui.held_ranges(0.37, [], epochs=ui.SHORT_RUN_EPOCHS)["x"] == [0.0, float(ui.SHORT_RUN_EPOCHS)]
+    assert ui.held_ranges(0.37, [], epochs=ui.SHORT_RUN_EPOCHS + 1)["x"] == [0.0, 0.4]
+    assert ui.held_ranges(6.0, [], epochs=5)["x"] == [0.0, 6.0]  # taken past its epochs: the data's end
     losses = [np.array([0.31, 0.9, 1.7], np.float32), np.array([0.5, np.nan, 1.2], np.float32)]
     ranges = ui.held_ranges(12.3, losses, epochs=100)
     low, high = ranges["y"]
